@@ -1,0 +1,1 @@
+"""Lắng Nghe's services: ingest, nlp and gateway, with the code they share in ``common``."""

@@ -1,0 +1,43 @@
+"""The one place where domain errors become gRPC statuses, and gRPC statuses domain errors."""
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from services.common.documents import FieldViolation, InvalidDocumentError
+
+
+async def abort_invalid(context: grpc.aio.ServicerContext, error: InvalidDocumentError) -> None:
+    """End the RPC with INVALID_ARGUMENT and a google.rpc.BadRequest detail naming each field."""
+    detail = any_pb2.Any()
+    detail.Pack(
+        error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, reason=v.code, description=v.message
+                )
+                for v in error.violations
+            ]
+        )
+    )
+    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(error), details=[detail])
+    await context.abort_with_status(rpc_status.to_status(status))
+
+
+def invalid_document_from_rpc_error(error: grpc.aio.AioRpcError) -> InvalidDocumentError | None:
+    """The InvalidDocumentError an INVALID_ARGUMENT status carries, or None for any other error."""
+    if error.code() != grpc.StatusCode.INVALID_ARGUMENT:
+        return None
+    status = rpc_status.from_call(error)
+    violations: list[FieldViolation] = []
+    for detail in status.details if status else ():
+        bad_request = error_details_pb2.BadRequest()
+        if detail.Unpack(bad_request):
+            violations.extend(
+                FieldViolation(v.field, v.reason or "INVALID", v.description)
+                for v in bad_request.field_violations
+            )
+    if not violations:
+        violations.append(FieldViolation("", "INVALID", error.details() or "invalid argument"))
+    return InvalidDocumentError(violations)

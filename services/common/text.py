@@ -1,0 +1,47 @@
+"""Vietnamese text rules every service applies alike: normalisation, hashing, search terms."""
+
+import hashlib
+import re
+import unicodedata
+
+_SPACES = re.compile(r"[^\S\n]+")
+_BLANK_LINES = re.compile(r"\n\s*\n\s*")
+_LINE_EDGES = re.compile(r" *\n *")
+_WORD = re.compile(r"\w+")
+# Invisible characters that copy-paste from the web and social apps leaves behind.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+
+
+def normalize_text(text: str) -> str:
+    """NFC, invisible characters removed, runs of spaces folded, at most one blank line in a row.
+
+    Vietnamese arrives both precomposed and as base letter + combining marks; NFC makes the two
+    one string, so hashing, search and models see the same text.
+    """
+    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _SPACES.sub(" ", text)
+    text = _LINE_EDGES.sub("\n", text)
+    text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip()
+
+
+def content_hash(text: str) -> str:
+    """SHA-256 of the normalised text: the same words, however encoded or spaced, hash the same."""
+    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
+
+
+def fold_diacritics(text: str) -> str:
+    """Lower-case without tone and vowel marks: "Ngập nước Quận 7" -> "ngap nuoc quan 7"."""
+    decomposed = unicodedata.normalize("NFD", text.lower())
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return stripped.replace("đ", "d")
+
+
+def search_terms(*texts: str) -> list[str]:
+    """Distinct diacritic-folded words, the keys of the documents' search index."""
+    terms: dict[str, None] = {}
+    for text in texts:
+        for word in _WORD.findall(fold_diacritics(text)):
+            terms[word] = None
+    return list(terms)
