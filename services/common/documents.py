@@ -5,29 +5,13 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from services.common.text import content_hash, normalize_text
+from services.common.validation import FieldViolation, InvalidInputError
 
 MAX_TEXT_CHARS = 100_000
 MAX_TITLE_CHARS = 1_000
 MAX_URL_CHARS = 2_048
 # Publishers' clocks drift; a few minutes ahead is a clock, not a document from the future.
 FUTURE_TOLERANCE = timedelta(minutes=5)
-
-
-@dataclass(frozen=True, slots=True)
-class FieldViolation:
-    """One reason a field was refused; ``code`` is stable and machine-readable."""
-
-    field: str
-    code: str
-    message: str
-
-
-class InvalidDocumentError(ValueError):
-    """A submission broke one or more rules; nothing was stored."""
-
-    def __init__(self, violations: list[FieldViolation]) -> None:
-        self.violations = violations
-        super().__init__("; ".join(f"{v.field}: {v.message}" for v in violations))
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +74,7 @@ def validate_submission(
                 )
             )
     if violations:
-        raise InvalidDocumentError(violations)
+        raise InvalidInputError(violations)
     return DocumentDraft(
         text=text,
         title=title,

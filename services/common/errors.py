@@ -5,10 +5,10 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from services.common.documents import FieldViolation, InvalidDocumentError
+from services.common.validation import FieldViolation, InvalidInputError
 
 
-async def abort_invalid(context: grpc.aio.ServicerContext, error: InvalidDocumentError) -> None:
+async def abort_invalid(context: grpc.aio.ServicerContext, error: InvalidInputError) -> None:
     """End the RPC with INVALID_ARGUMENT and a google.rpc.BadRequest detail naming each field."""
     detail = any_pb2.Any()
     detail.Pack(
@@ -25,8 +25,8 @@ async def abort_invalid(context: grpc.aio.ServicerContext, error: InvalidDocumen
     await context.abort_with_status(rpc_status.to_status(status))
 
 
-def invalid_document_from_rpc_error(error: grpc.aio.AioRpcError) -> InvalidDocumentError | None:
-    """The InvalidDocumentError an INVALID_ARGUMENT status carries, or None for any other error."""
+def invalid_input_from_rpc_error(error: grpc.aio.AioRpcError) -> InvalidInputError | None:
+    """The InvalidInputError an INVALID_ARGUMENT status carries, or None for any other error."""
     if error.code() != grpc.StatusCode.INVALID_ARGUMENT:
         return None
     status = rpc_status.from_call(error)
@@ -40,4 +40,4 @@ def invalid_document_from_rpc_error(error: grpc.aio.AioRpcError) -> InvalidDocum
             )
     if not violations:
         violations.append(FieldViolation("", "INVALID", error.details() or "invalid argument"))
-    return InvalidDocumentError(violations)
+    return InvalidInputError(violations)

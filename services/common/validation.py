@@ -1,0 +1,20 @@
+"""Input that breaks a rule: which field, a stable code, and a message for a person."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldViolation:
+    """One reason a field was refused; ``code`` is stable and machine-readable."""
+
+    field: str
+    code: str
+    message: str
+
+
+class InvalidInputError(ValueError):
+    """A request broke one or more rules; nothing was changed."""
+
+    def __init__(self, violations: list[FieldViolation]) -> None:
+        self.violations = violations
+        super().__init__("; ".join(f"{v.field}: {v.message}" for v in violations))

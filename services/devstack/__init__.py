@@ -1,0 +1,1 @@
+"""The whole system on one machine: embedded MongoDB, nlp, ingest and gateway in one tree."""

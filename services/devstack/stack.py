@@ -1,0 +1,99 @@
+"""The four processes of a local Lắng Nghe, started in dependency order and stopped in reverse."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from services.devstack.processes import (
+    Ports,
+    ServiceProcess,
+    grpc_serving,
+    http_ready,
+    tcp_open,
+)
+
+
+@dataclass
+class Stack:
+    ports: Ports
+    data_dir: Path | None = None
+    # Extra environment per service name, e.g. {"ingest": {"LANGNGHE_INGEST_...": "..."}}.
+    env: dict[str, dict[str, str]] = field(default_factory=dict)
+    mongodb_uri: str | None = None
+
+    def __post_init__(self) -> None:
+        p = self.ports
+        embedded = self.mongodb_uri is None
+        uri = self.mongodb_uri or f"mongodb://127.0.0.1:{p.mongo}/?directConnection=true"
+        self.mongodb_uri = uri
+        mongo_args = ["--port", str(p.mongo)]
+        if self.data_dir is not None:
+            mongo_args += ["--data-dir", str(self.data_dir)]
+        self.mongo = (
+            ServiceProcess("mongodb", "services.embedded_mongo", args=mongo_args)
+            if embedded
+            else None
+        )
+        self.nlp = ServiceProcess(
+            "nlp",
+            "services.nlp",
+            env={
+                "LANGNGHE_NLP_PORT": str(p.nlp),
+                "LANGNGHE_NLP_METRICS_PORT": str(p.nlp_metrics),
+                **self.env.get("nlp", {}),
+            },
+        )
+        self.ingest = ServiceProcess(
+            "ingest",
+            "services.ingest",
+            env={
+                "LANGNGHE_INGEST_PORT": str(p.ingest),
+                "LANGNGHE_INGEST_METRICS_PORT": str(p.ingest_metrics),
+                "LANGNGHE_INGEST_MONGODB_URI": uri,
+                "LANGNGHE_INGEST_NLP_TARGET": f"127.0.0.1:{p.nlp}",
+                **self.env.get("ingest", {}),
+            },
+        )
+        self.gateway = ServiceProcess(
+            "gateway",
+            "services.gateway",
+            env={
+                "LANGNGHE_GATEWAY_PORT": str(p.gateway),
+                "LANGNGHE_GATEWAY_MONGODB_URI": uri,
+                "LANGNGHE_GATEWAY_INGEST_TARGET": f"127.0.0.1:{p.ingest}",
+                **self.env.get("gateway", {}),
+            },
+        )
+
+    @property
+    def graphql_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.gateway}/graphql"
+
+    @property
+    def processes(self) -> list[ServiceProcess]:
+        return [p for p in (self.mongo, self.nlp, self.ingest, self.gateway) if p is not None]
+
+    async def start(self, within_s: float = 90.0) -> None:
+        """Start everything; on any failure stop what was started and re-raise."""
+        try:
+            if self.mongo is not None:
+                await self.mongo.start()
+                await self.mongo.wait_ready(lambda: tcp_open(self.ports.mongo), within_s)
+            # nlp loads its models while ingest and the gateway start.
+            await self.nlp.start()
+            await self.ingest.start()
+            await self.ingest.wait_ready(lambda: grpc_serving(self.ports.ingest), within_s)
+            await self.nlp.wait_ready(lambda: grpc_serving(self.ports.nlp), within_s)
+            await self.gateway.start()
+            await self.gateway.wait_ready(
+                lambda: http_ready(f"http://127.0.0.1:{self.ports.gateway}/readyz"), within_s
+            )
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        for process in reversed(self.processes):
+            await process.stop()
+
+    def exited(self) -> list[ServiceProcess]:
+        return [p for p in self.processes if p.process is not None and not p.running]

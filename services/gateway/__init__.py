@@ -1,0 +1,1 @@
+"""The gateway: the GraphQL API (Litestar + Strawberry), with health and metrics endpoints."""

@@ -1,0 +1,68 @@
+"""The gateway's Litestar application: ``create_app(settings)``."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Request
+from litestar.datastructures import State
+from strawberry.litestar import make_graphql_controller
+
+from langnghe.ingest.v1 import ingest_pb2_grpc
+from services.common.grpc_client import open_channel
+from services.common.metrics import new_registry
+from services.common.mongo import connect, database
+from services.gateway.health import healthz, readyz
+from services.gateway.observability import HttpMetrics, metrics_endpoint, observability_middleware
+from services.gateway.repository import DocumentRepository
+from services.gateway.schema import build_schema
+from services.gateway.schema.context import Context
+from services.gateway.settings import GatewaySettings
+
+
+def create_app(settings: GatewaySettings) -> Litestar:
+    registry = new_registry("gateway")
+    http_metrics = HttpMetrics(registry)
+    dev = settings.environment == "dev"
+
+    @asynccontextmanager
+    async def resources(app: Litestar) -> AsyncIterator[None]:
+        """Open MongoDB and the ingest channel for the app's lifetime; close them on shutdown."""
+        mongo = connect(settings.mongodb_uri, "langnghe-gateway")
+        channel = open_channel(settings.ingest_target)
+        app.state.mongo = mongo
+        app.state.ingest_channel = channel
+        app.state.documents = DocumentRepository(database(mongo))
+        app.state.ingest = ingest_pb2_grpc.IngestServiceStub(channel)
+        try:
+            yield
+        finally:
+            await channel.close()
+            await mongo.close()
+
+    async def context_getter(request: Request) -> Context:
+        state = request.app.state
+        return Context(
+            settings=settings,
+            documents=state.documents,
+            ingest=state.ingest,
+            request_id=request.scope["state"].get("request_id", ""),
+        )
+
+    schema = build_schema(max_depth=settings.max_query_depth, introspection=dev)
+    graphql = make_graphql_controller(
+        schema,
+        path="/graphql",
+        graphql_ide="graphiql" if dev else None,
+        allow_queries_via_get=False,
+        context_getter=context_getter,
+    )
+    return Litestar(
+        route_handlers=[graphql, healthz, readyz, metrics_endpoint],
+        lifespan=[resources],
+        middleware=[observability_middleware(http_metrics)],
+        state=State({"registry": registry}),
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+        logging_config=None,
+        openapi_config=None,
+    )

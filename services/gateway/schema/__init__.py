@@ -1,0 +1,25 @@
+"""The GraphQL schema: root types here, one module per type family."""
+
+import strawberry
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import AddValidationRules, MaskErrors, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
+
+from services.gateway.schema.errors import should_mask_error
+from services.gateway.schema.mutation import Mutation
+from services.gateway.schema.query import Query
+
+
+def build_schema(*, max_depth: int = 12, introspection: bool = True) -> strawberry.Schema:
+    extensions = [
+        QueryDepthLimiter(max_depth=max_depth),
+        MaskErrors(should_mask_error=should_mask_error),
+    ]
+    if not introspection:
+        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        config=StrawberryConfig(auto_camel_case=True),
+        extensions=extensions,
+    )

@@ -1,0 +1,20 @@
+"""What every resolver can reach during one request: the repository, ingest, settings."""
+
+from strawberry.litestar import BaseContext
+from strawberry.types import Info as StrawberryInfo
+
+from langnghe.ingest.v1 import ingest_pb2_grpc
+from services.gateway.repository import DocumentRepository
+from services.gateway.settings import GatewaySettings
+
+
+class Context(BaseContext, kw_only=True):
+    """Built per request; ``request`` and ``response`` are filled by Strawberry."""
+
+    settings: GatewaySettings
+    documents: DocumentRepository
+    ingest: ingest_pb2_grpc.IngestServiceStub
+    request_id: str
+
+
+type Info = StrawberryInfo[Context, None]

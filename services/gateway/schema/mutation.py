@@ -1,0 +1,81 @@
+"""The root Mutation type."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import grpc
+import strawberry
+from bson import ObjectId
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from langnghe.ingest.v1 import ingest_pb2
+from services.common.errors import invalid_input_from_rpc_error
+from services.gateway.schema.context import Info
+from services.gateway.schema.document import Document
+from services.gateway.schema.errors import ApiError, UserError
+
+# A time without a zone, from a Vietnamese source, means Vietnamese time.
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+@strawberry.input
+class SubmitDocumentInput:
+    text: str
+    title: str | None = None
+    url: str | None = None
+    published_at: datetime | None = strawberry.field(
+        default=None, description="ISO 8601; without an offset it is read as Asia/Ho_Chi_Minh."
+    )
+
+
+@strawberry.type
+class SubmitDocumentPayload:
+    document: Document | None = strawberry.field(
+        description="The stored document; the existing one when the same text was sent before."
+    )
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Store a document (once per distinct text) and analyse it; "
+        "if analysis is not possible now it is retried until it succeeds."
+    )
+    async def submit_document(
+        self, info: Info, input: SubmitDocumentInput
+    ) -> SubmitDocumentPayload:
+        request = ingest_pb2.SubmitDocumentRequest(
+            text=input.text, title=input.title or "", url=input.url or ""
+        )
+        if input.published_at is not None:
+            published_at = input.published_at
+            if published_at.tzinfo is None:
+                published_at = published_at.replace(tzinfo=VIETNAM)
+            stamp = Timestamp()
+            stamp.FromDatetime(published_at)
+            request.published_at.CopyFrom(stamp)
+        context = info.context
+        try:
+            response = await context.ingest.SubmitDocument(
+                request,
+                timeout=context.settings.ingest_timeout_s,
+                metadata=(("x-request-id", context.request_id),),
+            )
+        except grpc.aio.AioRpcError as error:
+            invalid = invalid_input_from_rpc_error(error)
+            if invalid is not None:
+                return SubmitDocumentPayload(
+                    document=None,
+                    user_errors=[UserError.from_violation(v) for v in invalid.violations],
+                )
+            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise ApiError(
+                    "the ingest service is unavailable; nothing was stored, try again",
+                    "SERVICE_UNAVAILABLE",
+                ) from error
+            raise
+        found = await context.documents.get_many([ObjectId(response.document_id)])
+        return SubmitDocumentPayload(
+            document=Document.from_record(found[ObjectId(response.document_id)]), user_errors=[]
+        )

@@ -1,0 +1,26 @@
+"""Settings of the gateway, read from ``LANGNGHE_GATEWAY_*`` environment variables."""
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.common.settings import ServiceSettings, mongodb_uri_field
+
+
+class GatewaySettings(ServiceSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="LANGNGHE_GATEWAY_", extra="forbid", populate_by_name=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    # dev: GraphiQL and introspection on. prod: both off.
+    environment: Literal["dev", "prod"] = "dev"
+    mongodb_uri: str = mongodb_uri_field("LANGNGHE_GATEWAY_")
+    ingest_target: str = "127.0.0.1:50052"
+    # Deadline of a submitDocument call to ingest, which includes a first analysis attempt.
+    ingest_timeout_s: float = Field(default=15.0, gt=0)
+    # A 100,000-character Vietnamese text is about 300 kB of UTF-8; leave room for the rest.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_query_depth: int = Field(default=12, ge=1)

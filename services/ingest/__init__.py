@@ -1,0 +1,1 @@
+"""The ingest service: takes documents in, stores them once, and has every one analysed."""

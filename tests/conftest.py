@@ -1,0 +1,74 @@
+"""Fixtures that start real components on free loopback ports: MongoDB, nlp, ingest, gateway."""
+
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.common.mongo import connect
+from services.devstack.processes import Ports, ServiceProcess, free_port, tcp_open
+from services.devstack.stack import Stack
+
+# Short retry intervals so that recovery tests take seconds, not minutes.
+FAST_RETRIES = {
+    "LANGNGHE_INGEST_ANALYSIS_RETRY_BASE_S": "0.1",
+    "LANGNGHE_INGEST_ANALYSIS_RETRY_MAX_S": "0.5",
+    "LANGNGHE_INGEST_ANALYSIS_POLL_S": "0.5",
+}
+
+
+@pytest.fixture(scope="session")
+async def mongo_server() -> AsyncIterator[str]:
+    """The embedded MongoDB wire server (in memory) as its own process; yields its host:port."""
+    port = free_port()
+    process = ServiceProcess("mongodb", "services.embedded_mongo", args=["--port", str(port)])
+    await process.start()
+    try:
+        await process.wait_ready(lambda: tcp_open(port), 30)
+        yield f"127.0.0.1:{port}"
+    finally:
+        await process.stop()
+
+
+@pytest.fixture
+async def mongo_db(mongo_server: str) -> AsyncIterator[AsyncDatabase]:
+    """A fresh database per test, on the shared server."""
+    client = connect(f"mongodb://{mongo_server}/?directConnection=true", "langnghe-tests")
+    db = client[f"test_{uuid.uuid4().hex[:12]}"]
+    try:
+        yield db
+    finally:
+        await client.drop_database(db.name)
+        await client.close()
+
+
+@pytest.fixture(scope="session")
+async def stack() -> AsyncIterator[Stack]:
+    """The whole system, as ``make run`` starts it but in memory and on free ports."""
+    running = Stack(ports=Ports.free(), env={"ingest": FAST_RETRIES})
+    await running.start()
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.fixture
+async def graphql(stack: Stack) -> AsyncIterator["GraphQLClient"]:
+    async with httpx.AsyncClient(timeout=30.0) as http:
+        yield GraphQLClient(http, stack.graphql_url)
+
+
+class GraphQLClient:
+    """Posts GraphQL over real HTTP and returns the decoded body."""
+
+    def __init__(self, http: httpx.AsyncClient, url: str) -> None:
+        self.http = http
+        self.url = url
+
+    async def __call__(self, query: str, **variables: object) -> dict:
+        response = await self.http.post(self.url, json={"query": query, "variables": variables})
+        assert response.status_code == 200, response.text
+        return response.json()

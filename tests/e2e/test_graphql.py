@@ -1,0 +1,178 @@
+"""The vertical slice through real processes: GraphQL -> gateway -> ingest -> MongoDB + nlp."""
+
+import uuid
+
+import httpx
+import pytest
+
+from services.devstack.stack import Stack
+from tests.conftest import GraphQLClient
+
+SUBMIT = """
+mutation Submit($input: SubmitDocumentInput!) {
+  submitDocument(input: $input) {
+    document { id title text url publishedAt analysisState sentiment { label score } analyzedAt }
+    userErrors { code field message }
+  }
+}"""
+
+DOCUMENTS = """
+query Documents($filter: DocumentFilterInput, $first: Int, $after: String) {
+  documents(first: $first, after: $after, filter: $filter) {
+    totalCount
+    edges { cursor node { id title text publishedAt sentiment { label score } analyzedAt } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+
+
+def marker() -> str:
+    """A word no other test uses, to find this test's documents by search."""
+    return f"maso{uuid.uuid4().hex[:10]}"
+
+
+async def submit(graphql: GraphQLClient, **fields: object) -> dict:
+    body = await graphql(SUBMIT, input=fields)
+    assert "errors" not in body, body
+    return body["data"]["submitDocument"]
+
+
+async def test_submitted_text_is_analysed_and_read_back(graphql: GraphQLClient) -> None:
+    tag = marker()
+    payload = await submit(
+        graphql,
+        text=f"Kẹt xe kéo dài hàng giờ ở cầu Sài Gòn, tài xế mệt mỏi và bực bội {tag}.",
+        title="Kẹt xe cầu Sài Gòn",
+        url="https://tin-tuc.example.vn/ket-xe-cau-sai-gon",
+        publishedAt="2026-11-29T17:30:00+07:00",
+    )
+    assert payload["userErrors"] == []
+    document = payload["document"]
+    assert document["analysisState"] == "ANALYZED"
+    assert document["sentiment"]["label"] == "NEGATIVE"
+    assert document["publishedAt"].startswith("2026-11-29T10:30:00")
+
+    body = await graphql(
+        DOCUMENTS, first=10, filter={"search": tag.upper(), "sentiment": "NEGATIVE"}
+    )
+    connection = body["data"]["documents"]
+    assert connection["totalCount"] == 1
+    (edge,) = connection["edges"]
+    assert edge["node"]["id"] == document["id"]
+    assert 0 < edge["node"]["sentiment"]["score"] <= 1
+    assert edge["node"]["analyzedAt"] is not None
+    assert connection["pageInfo"] == {"hasNextPage": False, "endCursor": edge["cursor"]}
+
+    single = await graphql(
+        "query One($id: ID!) { document(id: $id) { id title } }", id=document["id"]
+    )
+    assert single["data"]["document"] == {"id": document["id"], "title": "Kẹt xe cầu Sài Gòn"}
+
+
+async def test_search_ignores_diacritics(graphql: GraphQLClient) -> None:
+    tag = marker()
+    await submit(graphql, text=f"Người dân phường Bến Nghé khen dịch vụ công trực tuyến {tag}")
+    body = await graphql(DOCUMENTS, filter={"search": f"ben nghe {tag}"})
+    assert body["data"]["documents"]["totalCount"] == 1
+
+
+async def test_same_text_twice_is_one_document(graphql: GraphQLClient) -> None:
+    tag = marker()
+    text = f"Đèn tín hiệu giao thông ở ngã tư Bảy Hiền bị hỏng từ sáng {tag}"
+    first = await submit(graphql, text=text)
+    second = await submit(graphql, text=f"  {text}  ")
+    assert first["document"]["id"] == second["document"]["id"]
+    body = await graphql(DOCUMENTS, filter={"search": tag})
+    assert body["data"]["documents"]["totalCount"] == 1
+
+
+async def test_pages_follow_cursors_newest_first(graphql: GraphQLClient) -> None:
+    tag = marker()
+    ids = [
+        (await submit(graphql, text=f"Bản tin số {i} về chợ Bến Thành {tag}"))["document"]["id"]
+        for i in range(3)
+    ]
+    first_page = (await graphql(DOCUMENTS, first=2, filter={"search": tag}))["data"]["documents"]
+    assert first_page["totalCount"] == 3
+    assert [e["node"]["id"] for e in first_page["edges"]] == ids[::-1][:2]
+    assert first_page["pageInfo"]["hasNextPage"] is True
+    rest = await graphql(
+        DOCUMENTS, first=2, after=first_page["pageInfo"]["endCursor"], filter={"search": tag}
+    )
+    rest = rest["data"]["documents"]
+    assert [e["node"]["id"] for e in rest["edges"]] == ids[:1]
+    assert rest["pageInfo"]["hasNextPage"] is False
+
+
+@pytest.mark.parametrize(
+    ("fields", "code", "field"),
+    [
+        ({"text": "   "}, "REQUIRED", ["input", "text"]),
+        ({"text": "a" * 100_001}, "TOO_LONG", ["input", "text"]),
+        ({"text": "Tin hợp lệ", "url": "ftp://example.vn/x"}, "INVALID_URL", ["input", "url"]),
+        (
+            {"text": "Tin từ tương lai", "publishedAt": "2099-01-01T00:00:00+07:00"},
+            "IN_FUTURE",
+            ["input", "publishedAt"],
+        ),
+    ],
+)
+async def test_invalid_input_gets_user_errors_and_stores_nothing(
+    graphql: GraphQLClient, fields: dict, code: str, field: list[str]
+) -> None:
+    tag = marker()
+    payload = await submit(graphql, **fields, title=f"Tin thử {tag}")
+    assert payload["document"] is None
+    assert [(e["code"], e["field"]) for e in payload["userErrors"]] == [(code, field)]
+    assert payload["userErrors"][0]["message"]
+    body = await graphql(DOCUMENTS, filter={"search": tag})
+    assert body["data"]["documents"]["totalCount"] == 0
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "expected"),
+    [
+        (SUBMIT, {"input": {"text": "Tin", "publishedAt": "hôm qua"}}, "DateTime"),
+        (SUBMIT, {"input": {"text": "Tin", "author": "ai đó"}}, "author"),
+        (DOCUMENTS, {"first": 101}, "between 1 and 100"),
+        (DOCUMENTS, {"after": "không-phải-cursor"}, "not a cursor"),
+        ("{ documents { edges { node { secret } } } }", {}, "secret"),
+    ],
+)
+async def test_malformed_requests_get_graphql_errors_not_500s(
+    graphql: GraphQLClient, query: str, variables: dict, expected: str
+) -> None:
+    body = await graphql(query, **variables)
+    assert body.get("data") is None or not any(body["data"].values())
+    messages = " ".join(e["message"] for e in body["errors"])
+    assert expected in messages
+
+
+async def test_probes_metrics_and_request_ids(stack: Stack) -> None:
+    base = f"http://127.0.0.1:{stack.ports.gateway}"
+    async with httpx.AsyncClient(timeout=10) as http:
+        assert (await http.get(f"{base}/healthz")).json() == {"status": "ok"}
+        ready = await http.get(f"{base}/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["checks"] == {"mongodb": "ok", "ingest": "ok"}
+        response = await http.post(
+            f"{base}/graphql", json={"query": "{ __typename }"}, headers={"X-Request-ID": "abc-123"}
+        )
+        assert response.headers["x-request-id"] == "abc-123"
+        metrics = (await http.get(f"{base}/metrics")).text
+        assert 'http_server_requests_total{method="POST",route="/graphql",status="200"}' in metrics
+        assert 'langnghe_build_info{python_version="3.13' in metrics
+        for port in (stack.ports.nlp_metrics, stack.ports.ingest_metrics):
+            scraped = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+            assert "grpc_server_handled_total" in scraped
+            assert "langnghe_build_info" in scraped
+
+
+async def test_oversized_body_is_refused_with_413(stack: Stack) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.post(
+            stack.graphql_url,
+            content=b'{"query": "' + b"x" * (3 * 1024 * 1024) + b'"}',
+            headers={"content-type": "application/json"},
+        )
+    assert response.status_code == 413

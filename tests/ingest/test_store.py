@@ -1,0 +1,85 @@
+"""The document store on a real MongoDB wire server: one document per text, exclusive claims."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.common.documents import validate_submission
+from services.common.mongo import DOCUMENTS, ensure_document_indexes
+from services.ingest.store import PENDING, AnalysisResult, DocumentStore
+
+
+async def make_store(db: AsyncDatabase) -> DocumentStore:
+    await ensure_document_indexes(db)
+    return DocumentStore(db)
+
+
+async def test_same_text_is_stored_once(mongo_db: AsyncDatabase) -> None:
+    store = await make_store(mongo_db)
+    now = datetime.now(UTC)
+    first = await store.add(
+        validate_submission(text="Xe buýt số 19 trễ chuyến"), now=now, claim_until=now
+    )
+    again = await store.add(
+        validate_submission(text="  Xe buýt số 19   trễ chuyến "), now=now, claim_until=now
+    )
+    assert first.created
+    assert not again.created
+    assert again.id == first.id
+    assert await mongo_db[DOCUMENTS].count_documents({}) == 1
+
+
+async def test_concurrent_claimers_never_share_a_document(mongo_db: AsyncDatabase) -> None:
+    store = await make_store(mongo_db)
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    for i in range(20):
+        await store.add(
+            validate_submission(text=f"Phản ánh số {i} về đèn đường hỏng"),
+            now=past,
+            claim_until=past,
+        )
+    now = datetime.now(UTC)
+    until = now + timedelta(minutes=1)
+    batches = await asyncio.gather(
+        *(store.claim_due(limit=8, now=now, claim_until=until) for _ in range(4))
+    )
+    claimed = [d.id for batch in batches for d in batch]
+    assert len(claimed) == 20
+    assert len(set(claimed)) == 20
+    assert all(d.attempts == 2 for batch in batches for d in batch)
+    # Claimed documents are leased: nothing is due until the lease runs out.
+    assert await store.claim_due(limit=8, now=now, claim_until=until) == []
+    expired = await store.claim_due(limit=30, now=until, claim_until=until + timedelta(minutes=1))
+    assert sorted(d.id for d in expired) == sorted(claimed)
+
+
+async def test_analysis_and_retries_are_recorded(mongo_db: AsyncDatabase) -> None:
+    store = await make_store(mongo_db)
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    done = await store.add(
+        validate_submission(text="Công viên mới rất đẹp"), now=past, claim_until=past
+    )
+    later = await store.add(
+        validate_submission(text="Chưa phân tích được"), now=past, claim_until=past
+    )
+    now = datetime.now(UTC)
+    sentiment = {
+        "label": "POSITIVE",
+        "score": 0.9,
+        "negative": 0.05,
+        "neutral": 0.05,
+        "positive": 0.9,
+    }
+    await store.save_analyses([AnalysisResult(done.id, {"sentiment": sentiment})], now=now)
+    await store.retry_later({later.id: now + timedelta(minutes=5)}, "UNAVAILABLE: nlp is down")
+
+    analysed = await mongo_db[DOCUMENTS].find_one({"_id": done.id})
+    assert analysed["analysis_state"] == "analyzed"
+    assert analysed["sentiment"] == sentiment
+    assert "analysis_due_at" not in analysed
+    waiting = await mongo_db[DOCUMENTS].find_one({"_id": later.id})
+    assert waiting["analysis_state"] == PENDING
+    assert waiting["analysis_error"] == "UNAVAILABLE: nlp is down"
+    assert await store.next_due_at() == waiting["analysis_due_at"]
+    assert await store.count_by_state() == {"pending": 1, "analyzed": 1}
