@@ -17,10 +17,44 @@ from services.common.mongo import DOCUMENTS, connect, ensure_document_indexes
 from services.common.text import search_terms
 from services.embedded_mongo.server import build_server
 
-WORDS = (
-    "người dân phản ánh đường ngập nước sau mưa lớn kẹt xe kéo dài trên cầu rác thải "
-    "công viên mới xây đẹp dịch vụ công trực tuyến nhanh gọn bệnh viện quá tải trường học"
-).split()
+WORDS = [
+    "người",
+    "dân",
+    "phản",
+    "ánh",
+    "đường",
+    "ngập",
+    "nước",
+    "sau",
+    "mưa",
+    "lớn",
+    "kẹt",
+    "xe",
+    "kéo",
+    "dài",
+    "trên",
+    "cầu",
+    "rác",
+    "thải",
+    "công",
+    "viên",
+    "mới",
+    "xây",
+    "đẹp",
+    "dịch",
+    "vụ",
+    "công",
+    "trực",
+    "tuyến",
+    "nhanh",
+    "gọn",
+    "bệnh",
+    "viện",
+    "quá",
+    "tải",
+    "trường",
+    "học",
+]
 
 
 def text_for(i: int) -> str:
@@ -73,9 +107,19 @@ async def main() -> None:
         sqlite = await measure(Path(tmp), args.documents, checkpoints)
     for name, figures in (("memory", memory), ("sqlite", sqlite)):
         print(f"{name:>7}: {figures}")
-    ratio = {c: round(sqlite["insert_ms_at"][c] / memory["insert_ms_at"][c], 1) for c in checkpoints}
-    print(json.dumps({"documents": args.documents, "memory": memory, "sqlite": sqlite,
-                      "sqlite_over_memory_insert": ratio}))
+    ratio = {
+        c: round(sqlite["insert_ms_at"][c] / memory["insert_ms_at"][c], 1) for c in checkpoints
+    }
+    print(
+        json.dumps(
+            {
+                "documents": args.documents,
+                "memory": memory,
+                "sqlite": sqlite,
+                "sqlite_over_memory_insert": ratio,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
