@@ -1,0 +1,67 @@
+"""Per-host politeness: a minimum delay between request starts and a cap on requests in flight.
+
+A "host" is an origin, ``scheme://host:port``: the unit robots.txt (and so Crawl-delay) applies
+to under RFC 9309. Each host has its own state, so hosts never wait for each other, and taking
+a slot costs O(1): a semaphore and one reserved start time, no scan and no global lock.
+"""
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class _HostState:
+    in_flight: asyncio.Semaphore
+    # When the latest request started or is booked to start; the next books after it.
+    last_start: float = field(default=float("-inf"))
+    # Nobody starts before this, whatever the delay (the host asked for a pause).
+    not_before: float = field(default=float("-inf"))
+
+
+class HostLimiter:
+    """Shared by every caller in the process: concurrent fetches of one host queue here."""
+
+    def __init__(
+        self,
+        *,
+        min_delay_s: float,
+        max_concurrency: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._min_delay_s = min_delay_s
+        self._max_concurrency = max_concurrency
+        self._clock = clock
+        # One entry per host ever fetched: bounded by the sources and where they redirect.
+        self._hosts: dict[str, _HostState] = {}
+
+    @asynccontextmanager
+    async def slot(self, host: str, *, min_delay_s: float | None = None) -> AsyncIterator[None]:
+        """Wait for the host's turn, then hold one of its slots for the request.
+
+        ``min_delay_s`` (a robots.txt Crawl-delay) can only lengthen the configured delay.
+        """
+        state = self._state(host)
+        delay = max(self._min_delay_s, min_delay_s or 0.0)
+        async with state.in_flight:
+            # Book the start time before sleeping, so callers queued behind are spaced after it;
+            # the event loop runs one coroutine at a time, so no lock is needed for the booking.
+            now = self._clock()
+            start = max(now, state.last_start + delay, state.not_before)
+            state.last_start = start
+            if start > now:
+                await asyncio.sleep(start - now)
+            yield
+
+    def pause(self, host: str, seconds: float) -> None:
+        """Start nothing on this host for ``seconds`` (it answered 429/503 with Retry-After)."""
+        state = self._state(host)
+        state.not_before = max(state.not_before, self._clock() + seconds)
+
+    def _state(self, host: str) -> _HostState:
+        state = self._hosts.get(host)
+        if state is None:
+            state = self._hosts[host] = _HostState(asyncio.Semaphore(self._max_concurrency))
+        return state

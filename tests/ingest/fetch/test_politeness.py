@@ -1,0 +1,114 @@
+"""Per-host politeness, seen from the servers' side: spacing, the in-flight cap, no cross-talk."""
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+
+import pytest
+
+from services.ingest.fetch.politeness import HostLimiter
+from tests.ingest.fetch.conftest import LocalServer, Received, Reply
+
+# Server-side timestamps come after the client's: connection set-up and scheduling shave a
+# few milliseconds off the spacing the client kept.
+SLACK_S = 0.05
+
+
+def gaps(requests: list[Received]) -> list[float]:
+    starts = sorted(r.started for r in requests)
+    return [later - earlier for earlier, later in itertools.pairwise(starts)]
+
+
+def most_in_flight(requests: list[Received]) -> int:
+    events = sorted([(r.started, 1) for r in requests] + [(r.finished, -1) for r in requests])
+    in_flight = peak = 0
+    for _, change in events:
+        in_flight += change
+        peak = max(peak, in_flight)
+    return peak
+
+
+async def slow(_: Received) -> Reply:
+    await asyncio.sleep(0.5)
+    return Reply(body=b"ok")
+
+
+async def test_each_host_is_spaced_and_capped_and_hosts_run_in_parallel(
+    start_server: Callable, make_fetcher: Callable
+) -> None:
+    # "Host" is the origin, so two ports on 127.0.0.1 are two hosts.
+    first, second = await start_server(), await start_server()
+    for server in (first, second):
+        server.routes["/slow"] = slow
+    fetcher = make_fetcher(per_host_delay_s=0.2, per_host_concurrency=2)
+    started = time.monotonic()
+
+    await asyncio.gather(
+        *(fetcher.fetch(server.url(f"/slow?n={n}")) for n in range(6) for server in (first, second))
+    )
+
+    elapsed = time.monotonic() - started
+    for server in (first, second):
+        pages = [r for r in server.received if r.path.startswith("/slow")]
+        assert len(pages) == 6
+        # robots.txt queues with the pages: every request to the host counts.
+        assert min(gaps(server.received)) >= 0.2 - SLACK_S
+        assert most_in_flight(pages) == 2
+    # Each host alone needs about 1.7 s (robots.txt, then 6 requests of 0.5 s, 2 at a time);
+    # had one host waited for the other it would be twice that.
+    assert elapsed < 3.0
+    assert min(r.started for r in second.received) < max(r.started for r in first.received)
+
+
+@pytest.mark.parametrize(
+    ("crawl_delay", "expected_gap_s"),
+    [("0.3", 0.3), ("3600", 0.5)],
+    ids=["honoured", "capped"],
+)
+async def test_crawl_delay_raises_the_host_delay(
+    server: LocalServer, make_fetcher: Callable, crawl_delay: str, expected_gap_s: float
+) -> None:
+    robots_txt = f"User-agent: *\nCrawl-delay: {crawl_delay}\n"
+    server.routes["/robots.txt"] = Reply(body=robots_txt.encode())
+    server.routes["/page"] = Reply(body=b"ok")
+    fetcher = make_fetcher(per_host_delay_s=0.05, max_crawl_delay_s=0.5)
+
+    await asyncio.gather(*(fetcher.fetch(server.url(f"/page?n={n}")) for n in range(3)))
+
+    page_gaps = gaps([r for r in server.received if r.path.startswith("/page")])
+    assert min(page_gaps) >= expected_gap_s - SLACK_S
+    assert max(page_gaps) < expected_gap_s + 0.2
+
+
+async def test_a_host_waiting_out_a_long_delay_holds_up_no_other_host() -> None:
+    limiter = HostLimiter(min_delay_s=60.0, max_concurrency=1)
+    async with limiter.slot("https://a.vn:443"):
+        pass
+    started = time.monotonic()
+
+    async def one(host: str) -> None:
+        async with limiter.slot(host):
+            pass
+
+    # A thousand other hosts each get their first slot at once, with no scan of the others.
+    await asyncio.gather(*(one(f"https://site{n}.vn:443") for n in range(1000)))
+    assert time.monotonic() - started < 0.5
+    # While a.vn's next turn is a minute away.
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.1):
+            await one("https://a.vn:443")
+
+
+async def test_a_paused_host_starts_nothing_until_the_pause_ends() -> None:
+    limiter = HostLimiter(min_delay_s=0.001, max_concurrency=2)
+    limiter.pause("https://a.vn:443", 0.3)
+    started = time.monotonic()
+
+    async with limiter.slot("https://a.vn:443"):
+        waited = time.monotonic() - started
+    async with limiter.slot("https://b.vn:443"):
+        other_waited = time.monotonic() - started - waited
+
+    assert waited >= 0.29
+    assert other_waited < 0.05
