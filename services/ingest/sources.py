@@ -1,0 +1,482 @@
+"""The source registry in MongoDB: what to collect, how often, and how each source is doing.
+
+Several ingest replicas share one registry: a replica leases the sources it fetches
+(``claim_due_sources``), so no source is fetched by two at once, and a dead replica's leases
+simply expire. Due sources are claimed oldest-due first, so none starves.
+"""
+
+import base64
+import math
+import random
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.common.validation import FieldViolation, InvalidInputError
+
+SOURCES = "sources"
+KINDS = ("press", "website", "social", "push")
+CHANNELS = (
+    "rss",
+    "atom",
+    "news_sitemap",
+    "sitemap",
+    "html_listing",
+    "youtube_channel_feed",
+    "json_feed",
+    "webhook",
+)
+HEALTH_STATES = ("new", "healthy", "failing", "disabled")
+MIN_INTERVAL_FLOOR_S = 30
+DEFAULT_MIN_INTERVAL_S = 600
+DEFAULT_MAX_INTERVAL_S = 86_400
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+SOURCE_INDEXES = [
+    IndexModel([("key", ASCENDING)], name="key_unique", unique=True),
+    IndexModel([("enabled", ASCENDING), ("next_fetch_at", ASCENDING)], name="due"),
+    IndexModel([("health", ASCENDING), ("consecutive_failures", DESCENDING)], name="health"),
+    IndexModel([("kind", ASCENDING), ("channel", ASCENDING)], name="kind_channel"),
+    IndexModel([("outlet", ASCENDING)], name="outlet"),
+    IndexModel([("districts", ASCENDING)], name="districts"),
+    IndexModel([("sectors", ASCENDING)], name="sectors"),
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """What a person says about a source; everything else is ingest's own bookkeeping."""
+
+    name: str
+    kind: str
+    channel: str
+    urls: tuple[str, ...] = ()
+    outlet: str = ""
+    districts: tuple[str, ...] = ()
+    sectors: tuple[str, ...] = ()
+    language: str = "vi"
+    min_interval_s: int = DEFAULT_MIN_INTERVAL_S
+    max_interval_s: int = DEFAULT_MAX_INTERVAL_S
+    enabled: bool = True
+
+    @property
+    def key(self) -> str:
+        """Identity for imports: the first URL, or the name for sources that push."""
+        if self.urls:
+            return self.urls[0].strip().lower().rstrip("/")
+        return f"push:{self.name.strip().lower()}"
+
+
+SPEC_FIELDS = tuple(f for f in SourceSpec.__dataclass_fields__ if f != "enabled")
+
+
+def validate_source(spec: SourceSpec) -> SourceSpec:
+    """Check every rule at once; returns the spec with URLs and tags tidied."""
+    violations: list[FieldViolation] = []
+    spec = replace(
+        spec,
+        name=spec.name.strip(),
+        urls=tuple(u.strip() for u in spec.urls if u.strip()),
+        outlet=spec.outlet.strip(),
+        districts=tuple(dict.fromkeys(d.strip() for d in spec.districts if d.strip())),
+        sectors=tuple(dict.fromkeys(s.strip().lower() for s in spec.sectors if s.strip())),
+        language=spec.language.strip().lower() or "vi",
+    )
+    if not spec.name:
+        violations.append(FieldViolation("name", "REQUIRED", "name must not be empty"))
+    if spec.kind not in KINDS:
+        violations.append(
+            FieldViolation("kind", "INVALID", f"kind must be one of {', '.join(KINDS)}")
+        )
+    if spec.channel not in CHANNELS:
+        violations.append(
+            FieldViolation("channel", "INVALID", f"channel must be one of {', '.join(CHANNELS)}")
+        )
+    pushes = spec.kind == "push" or spec.channel == "webhook"
+    if pushes and (spec.kind, spec.channel) != ("push", "webhook"):
+        violations.append(
+            FieldViolation(
+                "channel", "INVALID", "push sources, and only they, use the webhook channel"
+            )
+        )
+    if not pushes and not spec.urls:
+        violations.append(FieldViolation("urls", "REQUIRED", "a polled source needs a URL"))
+    for i, url in enumerate(spec.urls):
+        if not url.lower().startswith(("http://", "https://")) or len(url) > 2048:
+            violations.append(
+                FieldViolation(f"urls[{i}]", "INVALID_URL", f"{url[:100]!r} is not an http(s) URL")
+            )
+    if spec.min_interval_s < MIN_INTERVAL_FLOOR_S:
+        violations.append(
+            FieldViolation(
+                "min_interval_s",
+                "INVALID",
+                f"min_interval_s must be at least {MIN_INTERVAL_FLOOR_S}",
+            )
+        )
+    if spec.max_interval_s < spec.min_interval_s:
+        violations.append(
+            FieldViolation("max_interval_s", "INVALID", "max_interval_s must be ≥ min_interval_s")
+        )
+    if violations:
+        raise InvalidInputError(violations)
+    return spec
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOutcome:
+    """What one fetch of a source brought: new documents, or an error."""
+
+    new_items: int = 0
+    error: str | None = None
+    # When the server asked us to come back (Retry-After), if it did.
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PollingPolicy:
+    # Consecutive failures after which a source is disabled until a person re-enables it.
+    disable_after_failures: int = 10
+    failure_backoff_base_s: float = 60.0
+    # Weight of the newest observation in the items-per-day moving average.
+    rate_smoothing: float = 0.3
+
+
+@dataclass
+class SourceListing:
+    records: list[dict[str, Any]]
+    next_page_token: str
+    total_count: int
+
+
+@dataclass
+class SourceFilter:
+    kind: str | None = None
+    channel: str | None = None
+    outlet: str | None = None
+    district: str | None = None
+    sector: str | None = None
+    health: str | None = None
+
+    def to_mongo(self) -> dict[str, Any]:
+        query: dict[str, Any] = {}
+        for name in ("kind", "channel", "outlet", "health"):
+            if value := getattr(self, name):
+                query[name] = value
+        if self.district:
+            query["districts"] = self.district
+        if self.sector:
+            query["sectors"] = self.sector
+        return query
+
+
+def next_interval(current_s: float, new_items: int, spec_min: int, spec_max: int) -> float:
+    """Poll a feed twice as often while it yields news, and back off by half when it is quiet."""
+    proposed = current_s / 2 if new_items else current_s * 1.5
+    return float(min(max(proposed, spec_min), spec_max))
+
+
+def source_id(value: str) -> ObjectId:
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        raise InvalidInputError(
+            [FieldViolation("id", "INVALID", f"{value!r} is not a source id")]
+        ) from None
+
+
+class SourceNotFoundError(LookupError):
+    pass
+
+
+class SourceRegistry:
+    def __init__(self, db: AsyncDatabase, policy: PollingPolicy | None = None) -> None:
+        self._sources = db[SOURCES]
+        self._policy = policy or PollingPolicy()
+
+    async def ensure_indexes(self) -> None:
+        await self._sources.create_indexes(SOURCE_INDEXES)
+
+    @staticmethod
+    def _new_record(spec: SourceSpec, now: datetime) -> dict[str, Any]:
+        return {
+            **_spec_fields(spec),
+            "key": spec.key,
+            "enabled": spec.enabled,
+            "disabled_reason": "" if spec.enabled else "added disabled",
+            "health": "new" if spec.enabled else "disabled",
+            "interval_s": float(spec.min_interval_s),
+            "next_fetch_at": now,
+            "lease_until": _EPOCH,
+            "lease_owner": None,
+            "consecutive_failures": 0,
+            "last_error": "",
+            "last_fetch_at": None,
+            "last_success_at": None,
+            "items_per_day": 0.0,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    async def add(self, spec: SourceSpec, *, now: datetime) -> dict[str, Any]:
+        spec = validate_source(spec)
+        record = self._new_record(spec, now)
+        try:
+            result = await self._sources.insert_one(record)
+        except DuplicateKeyError:
+            raise InvalidInputError(
+                [FieldViolation("urls", "DUPLICATE", f"a source for {spec.key} exists already")]
+            ) from None
+        return {**record, "_id": result.inserted_id}
+
+    async def get(self, id_: str) -> dict[str, Any]:
+        record = await self._sources.find_one({"_id": source_id(id_)})
+        if record is None:
+            raise SourceNotFoundError(id_)
+        return record
+
+    async def update(
+        self, id_: str, spec: SourceSpec, paths: list[str], *, now: datetime
+    ) -> dict[str, Any]:
+        """Change the named fields; the merged source must still be valid."""
+        unknown = [p for p in paths if p not in SPEC_FIELDS]
+        if unknown or not paths:
+            raise InvalidInputError(
+                [
+                    FieldViolation(
+                        "update_mask",
+                        "INVALID",
+                        f"update_mask must name fields of {', '.join(SPEC_FIELDS)}"
+                        + (f"; unknown: {', '.join(unknown)}" if unknown else ""),
+                    )
+                ]
+            )
+        current = await self.get(id_)
+        merged = validate_source(
+            replace(
+                spec_from_record(current),
+                **{p: getattr(spec, p) for p in paths},
+            )
+        )
+        changes = {p: v for p, v in _spec_fields(merged).items() if p in paths}
+        changes["key"] = merged.key
+        if "min_interval_s" in paths or "max_interval_s" in paths:
+            changes["interval_s"] = float(
+                min(max(current["interval_s"], merged.min_interval_s), merged.max_interval_s)
+            )
+        try:
+            record = await self._sources.find_one_and_update(
+                {"_id": current["_id"]},
+                {"$set": {**changes, "updated_at": now}},
+                return_document=ReturnDocument.AFTER,
+            )
+        except DuplicateKeyError:
+            raise InvalidInputError(
+                [FieldViolation("urls", "DUPLICATE", f"a source for {merged.key} exists already")]
+            ) from None
+        if record is None:
+            raise SourceNotFoundError(id_)
+        return record
+
+    async def set_enabled(
+        self, id_: str, enabled: bool, reason: str, *, now: datetime
+    ) -> dict[str, Any]:
+        """Disable with a reason, or re-enable: failures are forgotten and it is due at once."""
+        changes: dict[str, Any] = {"enabled": enabled, "updated_at": now}
+        if enabled:
+            changes |= {
+                "disabled_reason": "",
+                "consecutive_failures": 0,
+                "health": "new",
+                "next_fetch_at": now,
+            }
+        else:
+            changes |= {
+                "disabled_reason": reason or "disabled by an operator",
+                "health": "disabled",
+            }
+        record = await self._sources.find_one_and_update(
+            {"_id": source_id(id_)}, {"$set": changes}, return_document=ReturnDocument.AFTER
+        )
+        if record is None:
+            raise SourceNotFoundError(id_)
+        return record
+
+    async def list_sources(
+        self, flt: SourceFilter, *, page_size: int, page_token: str
+    ) -> SourceListing:
+        """Sources in id order, a page at a time; the token is the last id seen."""
+        query = flt.to_mongo()
+        page_query = dict(query)
+        if page_token:
+            page_query["_id"] = {"$gt": _decode_token(page_token)}
+        records = await self._sources.find(page_query).sort("_id", 1).limit(page_size + 1).to_list()
+        total = await self._sources.count_documents(query)
+        more = len(records) > page_size
+        records = records[:page_size]
+        token = _encode_token(records[-1]["_id"]) if more and records else ""
+        return SourceListing(records, token, total)
+
+    async def import_many(
+        self, specs: list[SourceSpec], *, now: datetime
+    ) -> tuple[int, int, list[tuple[int, list[FieldViolation]]]]:
+        """Add new sources and update known ones (by key); live state is kept on update."""
+        created = updated = 0
+        errors: list[tuple[int, list[FieldViolation]]] = []
+        for index, raw in enumerate(specs):
+            try:
+                spec = validate_source(raw)
+            except InvalidInputError as error:
+                errors.append((index, error.violations))
+                continue
+            new = self._new_record(spec, now)
+            on_insert = {k: v for k, v in new.items() if k not in SPEC_FIELDS and k != "key"}
+            result = await self._sources.update_one(
+                {"key": spec.key},
+                {
+                    "$set": {**_spec_fields(spec), "updated_at": now},
+                    "$setOnInsert": {k: v for k, v in on_insert.items() if k != "updated_at"},
+                },
+                upsert=True,
+            )
+            if result.upserted_id is not None:
+                created += 1
+            else:
+                updated += 1
+        return created, updated, errors
+
+    async def health_counts(self) -> dict[str, int]:
+        return {
+            state: await self._sources.count_documents({"health": state}) for state in HEALTH_STATES
+        }
+
+    async def needing_attention(self, limit: int = 100) -> list[dict[str, Any]]:
+        return (
+            await self._sources.find({"health": {"$in": ["failing", "disabled"]}})
+            .sort("consecutive_failures", -1)
+            .limit(limit)
+            .to_list()
+        )
+
+    async def claim_due_sources(
+        self, *, owner: str, limit: int, now: datetime, lease_s: float
+    ) -> list[dict[str, Any]]:
+        """Lease up to ``limit`` due sources to ``owner``; an unexpired lease is never taken."""
+        claimed = []
+        lease_until = now + timedelta(seconds=lease_s)
+        for _ in range(limit):
+            record = await self._sources.find_one_and_update(
+                {
+                    "enabled": True,
+                    "channel": {"$ne": "webhook"},
+                    "next_fetch_at": {"$lte": now},
+                    "lease_until": {"$lte": now},
+                },
+                {"$set": {"lease_owner": owner, "lease_until": lease_until}},
+                sort=[("next_fetch_at", 1)],
+                return_document=ReturnDocument.AFTER,
+            )
+            if record is None:
+                break
+            claimed.append(record)
+        return claimed
+
+    async def record_fetch(
+        self, record: dict[str, Any], outcome: FetchOutcome, *, owner: str, now: datetime
+    ) -> dict[str, Any] | None:
+        """Store how a fetch went, schedule the next one and release the lease.
+
+        Returns None when the lease was lost meanwhile (another replica owns the source now).
+        """
+        policy = self._policy
+        spec_min, spec_max = record["min_interval_s"], record["max_interval_s"]
+        changes: dict[str, Any] = {
+            "last_fetch_at": now,
+            "lease_owner": None,
+            "lease_until": _EPOCH,
+        }
+        if outcome.error is None:
+            interval = next_interval(record["interval_s"], outcome.new_items, spec_min, spec_max)
+            changes |= {
+                "health": "healthy",
+                "consecutive_failures": 0,
+                "last_error": "",
+                "last_success_at": now,
+                "interval_s": interval,
+                "next_fetch_at": now + timedelta(seconds=interval * random.uniform(0.9, 1.1)),
+                "items_per_day": self._items_per_day(record, outcome.new_items, now),
+            }
+        else:
+            failures = record["consecutive_failures"] + 1
+            delay = min(
+                spec_max, policy.failure_backoff_base_s * 2 ** min(failures - 1, 16)
+            ) * random.uniform(0.5, 1.0)
+            next_at = now + timedelta(seconds=delay)
+            if outcome.retry_at is not None:
+                next_at = max(next_at, outcome.retry_at)
+            changes |= {
+                "health": "failing",
+                "consecutive_failures": failures,
+                "last_error": outcome.error[:500],
+                "next_fetch_at": next_at,
+            }
+            if failures >= policy.disable_after_failures:
+                changes |= {
+                    "enabled": False,
+                    "health": "disabled",
+                    "disabled_reason": (
+                        f"disabled after {failures} failures in a row; last: {outcome.error[:300]}"
+                    ),
+                }
+        return await self._sources.find_one_and_update(
+            {"_id": record["_id"], "lease_owner": owner},
+            {"$set": changes},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    def _items_per_day(self, record: dict[str, Any], new_items: int, now: datetime) -> float:
+        previous = record.get("last_success_at")
+        if previous is None:
+            return float(record.get("items_per_day", 0.0))
+        days = max((now - previous).total_seconds() / 86_400, 1 / 1440)
+        rate = new_items / days
+        weight = self._policy.rate_smoothing
+        old = float(record.get("items_per_day", 0.0))
+        value = rate if old == 0 else (1 - weight) * old + weight * rate
+        return round(value, 3) if math.isfinite(value) else 0.0
+
+
+def spec_from_record(record: dict[str, Any]) -> SourceSpec:
+    return SourceSpec(
+        **{
+            name: tuple(record[name]) if isinstance(record.get(name), list) else record[name]
+            for name in SPEC_FIELDS
+        },
+        enabled=record["enabled"],
+    )
+
+
+def _spec_fields(spec: SourceSpec) -> dict[str, Any]:
+    values = asdict(spec)
+    values.pop("enabled")
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+def _encode_token(last_id: ObjectId) -> str:
+    return base64.urlsafe_b64encode(f"s1:{last_id}".encode()).decode()
+
+
+def _decode_token(token: str) -> ObjectId:
+    try:
+        raw = base64.urlsafe_b64decode(token.encode()).decode()
+        return ObjectId(raw.removeprefix("s1:"))
+    except (ValueError, InvalidId, UnicodeDecodeError):
+        raise InvalidInputError(
+            [FieldViolation("page_token", "INVALID", "page_token is not one this service issued")]
+        ) from None

@@ -1,0 +1,178 @@
+"""The source registry on a real MongoDB wire server: rules, leases, health and adaptive polling."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.common.validation import InvalidInputError
+from services.ingest.sources import (
+    FetchOutcome,
+    PollingPolicy,
+    SourceFilter,
+    SourceRegistry,
+    SourceSpec,
+    next_interval,
+)
+
+NOW = datetime(2026, 11, 30, 5, 0, tzinfo=UTC)
+
+
+def press(n: int, **changes: object) -> SourceSpec:
+    values = {
+        "name": f"Báo số {n}",
+        "kind": "press",
+        "channel": "rss",
+        "urls": (f"https://bao{n}.example.vn/rss/thoi-su.rss",),
+        "outlet": f"Báo số {n}",
+        "districts": ("79",),
+        "sectors": ("giao_thong",),
+    } | changes
+    return SourceSpec(**values)
+
+
+async def registry_in(db: AsyncDatabase, **policy: object) -> SourceRegistry:
+    registry = SourceRegistry(db, PollingPolicy(**policy))
+    await registry.ensure_indexes()
+    return registry
+
+
+async def test_every_rule_is_reported_at_once(mongo_db: AsyncDatabase) -> None:
+    registry = await registry_in(mongo_db)
+    bad = SourceSpec(name=" ", kind="blog", channel="rss", urls=("ftp://x",), min_interval_s=5)
+    with pytest.raises(InvalidInputError) as error:
+        await registry.add(bad, now=NOW)
+    assert {(v.field, v.code) for v in error.value.violations} == {
+        ("name", "REQUIRED"),
+        ("kind", "INVALID"),
+        ("urls[0]", "INVALID_URL"),
+        ("min_interval_s", "INVALID"),
+    }
+    push_with_url = SourceSpec(name="Cổng 1022", kind="push", channel="rss")
+    with pytest.raises(InvalidInputError):
+        await registry.add(push_with_url, now=NOW)
+    assert await registry.add(SourceSpec(name="Cổng 1022", kind="push", channel="webhook"), now=NOW)
+
+
+async def test_the_same_feed_cannot_be_added_twice(mongo_db: AsyncDatabase) -> None:
+    registry = await registry_in(mongo_db)
+    await registry.add(press(1), now=NOW)
+    with pytest.raises(InvalidInputError) as error:
+        await registry.add(press(1, name="Tên khác"), now=NOW)
+    assert error.value.violations[0].code == "DUPLICATE"
+
+
+async def test_import_creates_then_updates_and_keeps_live_state(mongo_db: AsyncDatabase) -> None:
+    registry = await registry_in(mongo_db)
+    created, updated, errors = await registry.import_many(
+        [press(1), press(2), SourceSpec(name="", kind="press", channel="rss")], now=NOW
+    )
+    assert (created, updated) == (2, 0)
+    assert [index for index, _ in errors] == [2]
+    (claimed,) = await registry.claim_due_sources(owner="a", limit=1, now=NOW, lease_s=60)
+    await registry.record_fetch(claimed, FetchOutcome(new_items=3), owner="a", now=NOW)
+
+    created, updated, errors = await registry.import_many(
+        [press(1, outlet="Báo Một"), press(2)], now=NOW
+    )
+    assert (created, updated, errors) == (0, 2, [])
+    record = await registry.get(str(claimed["_id"]))
+    assert record["last_success_at"] is not None
+    assert record["health"] == "healthy"
+
+
+async def test_update_changes_only_masked_fields(mongo_db: AsyncDatabase) -> None:
+    registry = await registry_in(mongo_db)
+    source = await registry.add(press(1), now=NOW)
+    changed = await registry.update(
+        str(source["_id"]),
+        SourceSpec(name="Tuổi Trẻ", kind="website", channel="sitemap", min_interval_s=60),
+        ["name", "min_interval_s"],
+        now=NOW,
+    )
+    assert changed["name"] == "Tuổi Trẻ"
+    assert changed["min_interval_s"] == 60
+    assert changed["kind"] == "press"
+    with pytest.raises(InvalidInputError):
+        await registry.update(str(source["_id"]), press(1), ["lease_owner"], now=NOW)
+
+
+async def test_two_replicas_never_hold_the_same_source(mongo_db: AsyncDatabase) -> None:
+    registry = await registry_in(mongo_db)
+    await registry.import_many([press(n) for n in range(30)], now=NOW)
+    a, b = await asyncio.gather(
+        registry.claim_due_sources(owner="a", limit=20, now=NOW, lease_s=60),
+        registry.claim_due_sources(owner="b", limit=20, now=NOW, lease_s=60),
+    )
+    ids_a, ids_b = {r["_id"] for r in a}, {r["_id"] for r in b}
+    assert len(ids_a) + len(ids_b) == 30
+    assert not ids_a & ids_b
+    for record in b:
+        await registry.record_fetch(record, FetchOutcome(new_items=1), owner="b", now=NOW)
+    # Replica a dies; once its leases expire, b takes its sources over.
+    later = NOW + timedelta(seconds=61)
+    taken_over = await registry.claim_due_sources(owner="b", limit=50, now=later, lease_s=60)
+    assert {r["_id"] for r in taken_over} == ids_a
+    # a's late report is ignored: the lease is b's now.
+    assert await registry.record_fetch(a[0], FetchOutcome(), owner="a", now=later) is None
+
+
+async def test_failures_back_off_then_disable_and_reenable_resets(mongo_db: AsyncDatabase) -> None:
+    registry = await registry_in(mongo_db, disable_after_failures=3)
+    source = await registry.add(press(1), now=NOW)
+    now = NOW
+    for attempt in range(1, 4):
+        (claimed,) = await registry.claim_due_sources(owner="a", limit=1, now=now, lease_s=60)
+        record = await registry.record_fetch(
+            claimed, FetchOutcome(error="HTTP 503"), owner="a", now=now
+        )
+        assert record["consecutive_failures"] == attempt
+        assert record["next_fetch_at"] > now
+        now = record["next_fetch_at"]
+    assert record["enabled"] is False
+    assert record["health"] == "disabled"
+    assert "3 failures in a row" in record["disabled_reason"]
+    assert await registry.claim_due_sources(owner="a", limit=1, now=now, lease_s=60) == []
+    counts = await registry.health_counts()
+    assert counts["disabled"] == 1
+    assert [r["_id"] for r in await registry.needing_attention()] == [source["_id"]]
+
+    enabled = await registry.set_enabled(str(source["_id"]), True, "", now=now)
+    assert enabled["consecutive_failures"] == 0
+    assert len(await registry.claim_due_sources(owner="a", limit=1, now=now, lease_s=60)) == 1
+
+
+async def test_retry_after_is_honoured(mongo_db: AsyncDatabase) -> None:
+    registry = await registry_in(mongo_db)
+    await registry.add(press(1), now=NOW)
+    (claimed,) = await registry.claim_due_sources(owner="a", limit=1, now=NOW, lease_s=60)
+    come_back = NOW + timedelta(hours=2)
+    record = await registry.record_fetch(
+        claimed, FetchOutcome(error="HTTP 429", retry_at=come_back), owner="a", now=NOW
+    )
+    assert record["next_fetch_at"] >= come_back
+
+
+def test_polling_interval_tracks_how_often_a_feed_has_news() -> None:
+    assert next_interval(600, 5, 30, 86_400) == 300
+    assert next_interval(40, 5, 30, 86_400) == 30
+    assert next_interval(600, 0, 30, 86_400) == 900
+    assert next_interval(80_000, 0, 30, 86_400) == 86_400
+
+
+async def test_listing_filters_and_pages(mongo_db: AsyncDatabase) -> None:
+    registry = await registry_in(mongo_db)
+    await registry.import_many(
+        [press(n, districts=("760",) if n % 2 else ("769",)) for n in range(7)], now=NOW
+    )
+    first = await registry.list_sources(SourceFilter(district="760"), page_size=2, page_token="")
+    assert first.total_count == 3
+    assert len(first.records) == 2
+    rest = await registry.list_sources(
+        SourceFilter(district="760"), page_size=2, page_token=first.next_page_token
+    )
+    assert len(rest.records) == 1
+    assert rest.next_page_token == ""
+    with pytest.raises(InvalidInputError):
+        await registry.list_sources(SourceFilter(), page_size=2, page_token="rác")
