@@ -6,9 +6,36 @@ from pymongo.asynchronous.database import AsyncDatabase
 DEFAULT_DATABASE = "langnghe"
 DOCUMENTS = "documents"
 
+ERASURES = "erasures"
+
+# Each key is set only on the documents it identifies, hence partial unique indexes.
+_WHERE_SET = {"$type": "string"}
 DOCUMENT_INDEXES = [
-    # The same text is one document, however often and by whom it is submitted.
-    IndexModel([("content_hash", ASCENDING)], name="content_hash_unique", unique=True),
+    # The same text is one document, however often and by whom it is submitted; documents that
+    # carry the sender's own id are told apart by that instead (two citizens may write alike).
+    IndexModel(
+        [("text_key", ASCENDING)],
+        name="text_key_unique",
+        unique=True,
+        partialFilterExpression={"text_key": _WHERE_SET},
+    ),
+    IndexModel(
+        [("ext_key", ASCENDING)],
+        name="ext_key_unique",
+        unique=True,
+        partialFilterExpression={"ext_key": _WHERE_SET},
+    ),
+    # A collected page is one document however often it is fetched.
+    IndexModel(
+        [("url_key", ASCENDING)],
+        name="url_key_unique",
+        unique=True,
+        partialFilterExpression={"url_key": _WHERE_SET},
+    ),
+    IndexModel([("url", ASCENDING)], name="url"),
+    IndexModel([("author_handle", ASCENDING)], name="author_handle"),
+    # Retention: MongoDB deletes a document once its expire_at has passed.
+    IndexModel([("expire_at", ASCENDING)], name="retention", expireAfterSeconds=0),
     # The analysis queue: what is pending and due first.
     IndexModel(
         [("analysis_state", ASCENDING), ("analysis_due_at", ASCENDING)], name="analysis_queue"

@@ -1,4 +1,4 @@
-"""Input that breaks a rule: which field, a stable code, and a message for a person."""
+"""What a caller got wrong: input that breaks a rule, or an id that names nothing."""
 
 from dataclasses import dataclass
 
@@ -18,3 +18,7 @@ class InvalidInputError(ValueError):
     def __init__(self, violations: list[FieldViolation]) -> None:
         self.violations = violations
         super().__init__("; ".join(f"{v.field}: {v.message}" for v in violations))
+
+
+class NotFoundError(LookupError):
+    """The id or name in a request matches nothing."""

@@ -25,3 +25,6 @@ class IngestSettings(ServiceSettings):
     analysis_retry_max_s: float = Field(default=60.0, gt=0)
     # Longest sleep of the analysis worker when it has nothing due.
     analysis_poll_s: float = Field(default=5.0, gt=0)
+    # Days to keep documents, per source kind (press, website, social, push, manual); a kind
+    # not listed is kept until erased. JSON in the environment: {"social": 365}.
+    retention_days: dict[str, int] = Field(default_factory=dict)

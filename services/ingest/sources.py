@@ -18,7 +18,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.common.validation import FieldViolation, InvalidInputError
+from services.common.validation import FieldViolation, InvalidInputError, NotFoundError
 
 SOURCES = "sources"
 KINDS = ("press", "website", "social", "push")
@@ -191,10 +191,6 @@ def source_id(value: str) -> ObjectId:
         ) from None
 
 
-class SourceNotFoundError(LookupError):
-    pass
-
-
 class SourceRegistry:
     def __init__(self, db: AsyncDatabase, policy: PollingPolicy | None = None) -> None:
         self._sources = db[SOURCES]
@@ -238,7 +234,7 @@ class SourceRegistry:
     async def get(self, id_: str) -> dict[str, Any]:
         record = await self._sources.find_one({"_id": source_id(id_)})
         if record is None:
-            raise SourceNotFoundError(id_)
+            raise NotFoundError(f"no source with id {id_}")
         return record
 
     async def update(
@@ -281,7 +277,7 @@ class SourceRegistry:
                 [FieldViolation("urls", "DUPLICATE", f"a source for {merged.key} exists already")]
             ) from None
         if record is None:
-            raise SourceNotFoundError(id_)
+            raise NotFoundError(f"no source with id {id_}")
         return record
 
     async def set_enabled(
@@ -305,7 +301,7 @@ class SourceRegistry:
             {"_id": source_id(id_)}, {"$set": changes}, return_document=ReturnDocument.AFTER
         )
         if record is None:
-            raise SourceNotFoundError(id_)
+            raise NotFoundError(f"no source with id {id_}")
         return record
 
     async def list_sources(

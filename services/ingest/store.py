@@ -1,7 +1,8 @@
-"""Documents in MongoDB: stored once by content, then queued for analysis under leases."""
+"""Documents in MongoDB: stored once (by text, sender's id or URL), then analysed under leases."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -10,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from services.common.documents import DocumentDraft
-from services.common.mongo import DOCUMENTS
+from services.common.mongo import DOCUMENTS, ERASURES
 from services.common.text import search_terms
 
 PENDING = "pending"
@@ -22,6 +23,34 @@ class StoredDocument:
     id: ObjectId
     created: bool
     analysis_state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a document came from. A manual submission through the API has the defaults."""
+
+    source_id: ObjectId | None = None
+    # press, website, social or push for registered sources; "manual" for the API.
+    source_kind: str = "manual"
+    channel: str = "api"
+    outlet: str = ""
+    # The sender's own id; makes re-sending idempotent.
+    external_id: str | None = None
+    # Canonical URL of a collected page; makes re-fetching idempotent.
+    url_key: str | None = None
+    author: str = ""
+    author_handle: str = ""
+
+    def keys(self, content_hash: str) -> dict[str, str]:
+        """The unique keys a new document claims (see DOCUMENT_INDEXES)."""
+        keys = {}
+        if self.external_id:
+            keys["ext_key"] = f"{self.source_id or '-'}:{self.external_id}"
+        else:
+            keys["text_key"] = content_hash
+        if self.url_key:
+            keys["url_key"] = self.url_key
+        return keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,40 +69,102 @@ class AnalysisResult:
     fields: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """Which documents to delete: exactly one of url, external_id or author_handle."""
+
+    requested_by: str
+    reason: str
+    url: str = ""
+    external_id: str = ""
+    source_id: ObjectId | None = None
+    author_handle: str = ""
+
+    def query(self) -> dict[str, Any]:
+        if self.url:
+            return {"$or": [{"url": self.url}, {"url_key": self.url}]}
+        if self.external_id:
+            return {"ext_key": f"{self.source_id or '-'}:{self.external_id}"}
+        return {"author_handle": self.author_handle}
+
+
 class DocumentStore:
-    def __init__(self, db: AsyncDatabase) -> None:
+    def __init__(self, db: AsyncDatabase, retention: Mapping[str, timedelta] | None = None) -> None:
         self._documents = db[DOCUMENTS]
+        self._erasures = db[ERASURES]
+        self._retention = dict(retention or {})
 
     async def add(
-        self, draft: DocumentDraft, *, now: datetime, claim_until: datetime
+        self,
+        draft: DocumentDraft,
+        *,
+        now: datetime,
+        claim_until: datetime,
+        origin: Origin = Origin(),
+        extra: Mapping[str, Any] | None = None,
     ) -> StoredDocument:
-        """Insert the draft, or return the document that already has its text.
+        """Insert the draft, or return the document that already has its text, id or URL.
 
         A new document is born claimed by its submitter until ``claim_until``: if the submitter
         dies before analysing it, the claim lapses and the worker takes it over.
         """
+        keys = origin.keys(draft.content_hash)
         record = {
+            **(extra or {}),
+            **keys,
             "content_hash": draft.content_hash,
             "text": draft.text,
             "title": draft.title,
             "url": draft.url,
             "published_at": draft.published_at,
             "created_at": now,
+            "source_id": origin.source_id,
+            "source_kind": origin.source_kind,
+            "channel": origin.channel,
+            "outlet": origin.outlet,
+            "external_id": origin.external_id,
+            "author": origin.author,
+            "author_handle": origin.author_handle,
             "search_terms": search_terms(draft.title, draft.text),
             "analysis_state": PENDING,
             "analysis_due_at": claim_until,
             "analysis_attempts": 1,
         }
+        if origin.source_kind in self._retention:
+            record["expire_at"] = now + self._retention[origin.source_kind]
         try:
             result = await self._documents.insert_one(record)
         except DuplicateKeyError:
             existing = await self._documents.find_one(
-                {"content_hash": draft.content_hash}, {"analysis_state": 1}
+                {"$or": [{k: v} for k, v in keys.items()]}, {"analysis_state": 1}
             )
             if existing is None:  # erased between the two calls; the caller may submit again
                 raise
             return StoredDocument(existing["_id"], False, existing["analysis_state"])
         return StoredDocument(result.inserted_id, True, PENDING)
+
+    async def erase(self, erasure: Erasure, *, now: datetime) -> tuple[int, ObjectId]:
+        """Delete the matching documents and keep an audit record of who asked and why."""
+        result = await self._documents.delete_many(erasure.query())
+        audit = await self._erasures.insert_one(
+            {
+                "requested_by": erasure.requested_by,
+                "reason": erasure.reason,
+                "selector": {
+                    k: v
+                    for k, v in (
+                        ("url", erasure.url),
+                        ("external_id", erasure.external_id),
+                        ("source_id", erasure.source_id),
+                        ("author_handle", erasure.author_handle),
+                    )
+                    if v
+                },
+                "erased": result.deleted_count,
+                "at": now,
+            }
+        )
+        return result.deleted_count, audit.inserted_id
 
     async def claim_due(
         self, *, limit: int, now: datetime, claim_until: datetime

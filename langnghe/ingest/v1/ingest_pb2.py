@@ -22,22 +22,71 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1flangnghe/ingest/v1/ingest.proto\x12\x12langnghe.ingest.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"s\n\x15SubmitDocumentRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x30\n\x0cpublished_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"y\n\x16SubmitDocumentResponse\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x39\n\x0e\x61nalysis_state\x18\x03 \x01(\x0e\x32!.langnghe.ingest.v1.AnalysisState*h\n\rAnalysisState\x12\x1e\n\x1a\x41NALYSIS_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41NALYSIS_STATE_PENDING\x10\x01\x12\x1b\n\x17\x41NALYSIS_STATE_ANALYZED\x10\x02\x32x\n\rIngestService\x12g\n\x0eSubmitDocument\x12).langnghe.ingest.v1.SubmitDocumentRequest\x1a*.langnghe.ingest.v1.SubmitDocumentResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1flangnghe/ingest/v1/ingest.proto\x12\x12langnghe.ingest.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb2\x01\n\x15SubmitDocumentRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x30\n\x0cpublished_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x65xternal_id\x18\x05 \x01(\t\x12\x11\n\tsource_id\x18\x06 \x01(\t\x12\x15\n\rauthor_handle\x18\x07 \x01(\t\"y\n\x16SubmitDocumentResponse\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12\x39\n\x0e\x61nalysis_state\x18\x03 \x01(\x0e\x32!.langnghe.ingest.v1.AnalysisState\"V\n\x16SubmitDocumentsRequest\x12<\n\tdocuments\x18\x01 \x03(\x0b\x32).langnghe.ingest.v1.SubmitDocumentRequest\"T\n\x17SubmitDocumentsResponse\x12\x39\n\x07results\x18\x01 \x03(\x0b\x32(.langnghe.ingest.v1.SubmitDocumentResult\"\x96\x01\n\x14SubmitDocumentResult\x12<\n\x06stored\x18\x01 \x01(\x0b\x32*.langnghe.ingest.v1.SubmitDocumentResponseH\x00\x12\x36\n\x07invalid\x18\x02 \x01(\x0b\x32#.langnghe.ingest.v1.FieldViolationsH\x00\x42\x08\n\x06result\"I\n\x0f\x46ieldViolations\x12\x36\n\nviolations\x18\x01 \x03(\x0b\x32\".langnghe.ingest.v1.FieldViolation\">\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"\xbe\x03\n\x06Source\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12,\n\x04kind\x18\x03 \x01(\x0e\x32\x1e.langnghe.ingest.v1.SourceKind\x12,\n\x07\x63hannel\x18\x04 \x01(\x0e\x32\x1b.langnghe.ingest.v1.Channel\x12\x0c\n\x04urls\x18\x05 \x03(\t\x12\x0e\n\x06outlet\x18\x06 \x01(\t\x12\x11\n\tdistricts\x18\x07 \x03(\t\x12\x0f\n\x07sectors\x18\x08 \x03(\t\x12\x10\n\x08language\x18\t \x01(\t\x12\x16\n\x0emin_interval_s\x18\n \x01(\x05\x12\x16\n\x0emax_interval_s\x18\x0b \x01(\x05\x12\x0f\n\x07\x65nabled\x18\x0c \x01(\x08\x12\x17\n\x0f\x64isabled_reason\x18\r \x01(\t\x12\x30\n\x06status\x18\x0e \x01(\x0b\x32 .langnghe.ingest.v1.SourceStatus\x12.\n\ncreated_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nupdated_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb8\x02\n\x0cSourceStatus\x12\x30\n\x06health\x18\x01 \x01(\x0e\x32 .langnghe.ingest.v1.SourceHealth\x12\x31\n\rlast_fetch_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x33\n\x0flast_success_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1c\n\x14\x63onsecutive_failures\x18\x04 \x01(\x05\x12\x12\n\nlast_error\x18\x05 \x01(\t\x12\x15\n\ritems_per_day\x18\x06 \x01(\x01\x12\x12\n\ninterval_s\x18\x07 \x01(\x05\x12\x31\n\rnext_fetch_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x92\x02\n\nSourceSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x04kind\x18\x02 \x01(\x0e\x32\x1e.langnghe.ingest.v1.SourceKind\x12,\n\x07\x63hannel\x18\x03 \x01(\x0e\x32\x1b.langnghe.ingest.v1.Channel\x12\x0c\n\x04urls\x18\x04 \x03(\t\x12\x0e\n\x06outlet\x18\x05 \x01(\t\x12\x11\n\tdistricts\x18\x06 \x03(\t\x12\x0f\n\x07sectors\x18\x07 \x03(\t\x12\x10\n\x08language\x18\x08 \x01(\t\x12\x16\n\x0emin_interval_s\x18\t \x01(\x05\x12\x16\n\x0emax_interval_s\x18\n \x01(\x05\x12\x16\n\x0estart_disabled\x18\x0b \x01(\x08\"B\n\x10\x41\x64\x64SourceRequest\x12.\n\x06source\x18\x01 \x01(\x0b\x32\x1e.langnghe.ingest.v1.SourceSpec\"\x82\x01\n\x13UpdateSourceRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12.\n\x06source\x18\x02 \x01(\x0b\x32\x1e.langnghe.ingest.v1.SourceSpec\x12/\n\x0bupdate_mask\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"F\n\x17SetSourceEnabledRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x1e\n\x10GetSourceRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\xfb\x01\n\x12ListSourcesRequest\x12,\n\x04kind\x18\x01 \x01(\x0e\x32\x1e.langnghe.ingest.v1.SourceKind\x12,\n\x07\x63hannel\x18\x02 \x01(\x0e\x32\x1b.langnghe.ingest.v1.Channel\x12\x0e\n\x06outlet\x18\x03 \x01(\t\x12\x10\n\x08\x64istrict\x18\x04 \x01(\t\x12\x0e\n\x06sector\x18\x05 \x01(\t\x12\x30\n\x06health\x18\x06 \x01(\x0e\x32 .langnghe.ingest.v1.SourceHealth\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"p\n\x13ListSourcesResponse\x12+\n\x07sources\x18\x01 \x03(\x0b\x32\x1a.langnghe.ingest.v1.Source\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x13\n\x0btotal_count\x18\x03 \x01(\x05\"G\n\x14ImportSourcesRequest\x12/\n\x07sources\x18\x01 \x03(\x0b\x32\x1e.langnghe.ingest.v1.SourceSpec\"j\n\x15ImportSourcesResponse\x12\x0f\n\x07\x63reated\x18\x01 \x01(\x05\x12\x0f\n\x07updated\x18\x02 \x01(\x05\x12/\n\x06\x65rrors\x18\x03 \x03(\x0b\x32\x1f.langnghe.ingest.v1.ImportError\"T\n\x0bImportError\x12\r\n\x05index\x18\x01 \x01(\x05\x12\x36\n\nviolations\x18\x02 \x03(\x0b\x32\".langnghe.ingest.v1.FieldViolation\"\x1b\n\x19SourceHealthReportRequest\"\x8c\x01\n\x1aSourceHealthReportResponse\x12\x0f\n\x07healthy\x18\x01 \x01(\x05\x12\x0f\n\x07\x66\x61iling\x18\x02 \x01(\x05\x12\x10\n\x08\x64isabled\x18\x03 \x01(\x05\x12\x0b\n\x03new\x18\x04 \x01(\x05\x12-\n\tattention\x18\x05 \x03(\x0b\x32\x1a.langnghe.ingest.v1.Source\"\x9b\x01\n\x15\x45raseDocumentsRequest\x12\r\n\x03url\x18\x01 \x01(\tH\x00\x12\x15\n\x0b\x65xternal_id\x18\x02 \x01(\tH\x00\x12\x17\n\rauthor_handle\x18\x03 \x01(\tH\x00\x12\x11\n\tsource_id\x18\x04 \x01(\t\x12\x14\n\x0crequested_by\x18\x05 \x01(\t\x12\x0e\n\x06reason\x18\x06 \x01(\tB\n\n\x08selector\":\n\x16\x45raseDocumentsResponse\x12\x0e\n\x06\x65rased\x18\x01 \x01(\x05\x12\x10\n\x08\x61udit_id\x18\x02 \x01(\t*h\n\rAnalysisState\x12\x1e\n\x1a\x41NALYSIS_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41NALYSIS_STATE_PENDING\x10\x01\x12\x1b\n\x17\x41NALYSIS_STATE_ANALYZED\x10\x02*\x87\x01\n\nSourceKind\x12\x1b\n\x17SOURCE_KIND_UNSPECIFIED\x10\x00\x12\x15\n\x11SOURCE_KIND_PRESS\x10\x01\x12\x17\n\x13SOURCE_KIND_WEBSITE\x10\x02\x12\x16\n\x12SOURCE_KIND_SOCIAL\x10\x03\x12\x14\n\x10SOURCE_KIND_PUSH\x10\x04*\xdc\x01\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x43HANNEL_RSS\x10\x01\x12\x10\n\x0c\x43HANNEL_ATOM\x10\x02\x12\x18\n\x14\x43HANNEL_NEWS_SITEMAP\x10\x03\x12\x13\n\x0f\x43HANNEL_SITEMAP\x10\x04\x12\x18\n\x14\x43HANNEL_HTML_LISTING\x10\x05\x12 \n\x1c\x43HANNEL_YOUTUBE_CHANNEL_FEED\x10\x06\x12\x15\n\x11\x43HANNEL_JSON_FEED\x10\x07\x12\x13\n\x0f\x43HANNEL_WEBHOOK\x10\x08*\x96\x01\n\x0cSourceHealth\x12\x1d\n\x19SOURCE_HEALTH_UNSPECIFIED\x10\x00\x12\x19\n\x15SOURCE_HEALTH_HEALTHY\x10\x01\x12\x19\n\x15SOURCE_HEALTH_FAILING\x10\x02\x12\x1a\n\x16SOURCE_HEALTH_DISABLED\x10\x03\x12\x15\n\x11SOURCE_HEALTH_NEW\x10\x04\x32\xd8\x07\n\rIngestService\x12g\n\x0eSubmitDocument\x12).langnghe.ingest.v1.SubmitDocumentRequest\x1a*.langnghe.ingest.v1.SubmitDocumentResponse\x12j\n\x0fSubmitDocuments\x12*.langnghe.ingest.v1.SubmitDocumentsRequest\x1a+.langnghe.ingest.v1.SubmitDocumentsResponse\x12M\n\tAddSource\x12$.langnghe.ingest.v1.AddSourceRequest\x1a\x1a.langnghe.ingest.v1.Source\x12S\n\x0cUpdateSource\x12\'.langnghe.ingest.v1.UpdateSourceRequest\x1a\x1a.langnghe.ingest.v1.Source\x12[\n\x10SetSourceEnabled\x12+.langnghe.ingest.v1.SetSourceEnabledRequest\x1a\x1a.langnghe.ingest.v1.Source\x12M\n\tGetSource\x12$.langnghe.ingest.v1.GetSourceRequest\x1a\x1a.langnghe.ingest.v1.Source\x12^\n\x0bListSources\x12&.langnghe.ingest.v1.ListSourcesRequest\x1a\'.langnghe.ingest.v1.ListSourcesResponse\x12\x64\n\rImportSources\x12(.langnghe.ingest.v1.ImportSourcesRequest\x1a).langnghe.ingest.v1.ImportSourcesResponse\x12s\n\x12SourceHealthReport\x12-.langnghe.ingest.v1.SourceHealthReportRequest\x1a..langnghe.ingest.v1.SourceHealthReportResponse\x12g\n\x0e\x45raseDocuments\x12).langnghe.ingest.v1.EraseDocumentsRequest\x1a*.langnghe.ingest.v1.EraseDocumentsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'langnghe.ingest.v1.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ANALYSISSTATE']._serialized_start=328
-  _globals['_ANALYSISSTATE']._serialized_end=432
-  _globals['_SUBMITDOCUMENTREQUEST']._serialized_start=88
-  _globals['_SUBMITDOCUMENTREQUEST']._serialized_end=203
-  _globals['_SUBMITDOCUMENTRESPONSE']._serialized_start=205
-  _globals['_SUBMITDOCUMENTRESPONSE']._serialized_end=326
-  _globals['_INGESTSERVICE']._serialized_start=434
-  _globals['_INGESTSERVICE']._serialized_end=554
+  _globals['_ANALYSISSTATE']._serialized_start=3263
+  _globals['_ANALYSISSTATE']._serialized_end=3367
+  _globals['_SOURCEKIND']._serialized_start=3370
+  _globals['_SOURCEKIND']._serialized_end=3505
+  _globals['_CHANNEL']._serialized_start=3508
+  _globals['_CHANNEL']._serialized_end=3728
+  _globals['_SOURCEHEALTH']._serialized_start=3731
+  _globals['_SOURCEHEALTH']._serialized_end=3881
+  _globals['_SUBMITDOCUMENTREQUEST']._serialized_start=123
+  _globals['_SUBMITDOCUMENTREQUEST']._serialized_end=301
+  _globals['_SUBMITDOCUMENTRESPONSE']._serialized_start=303
+  _globals['_SUBMITDOCUMENTRESPONSE']._serialized_end=424
+  _globals['_SUBMITDOCUMENTSREQUEST']._serialized_start=426
+  _globals['_SUBMITDOCUMENTSREQUEST']._serialized_end=512
+  _globals['_SUBMITDOCUMENTSRESPONSE']._serialized_start=514
+  _globals['_SUBMITDOCUMENTSRESPONSE']._serialized_end=598
+  _globals['_SUBMITDOCUMENTRESULT']._serialized_start=601
+  _globals['_SUBMITDOCUMENTRESULT']._serialized_end=751
+  _globals['_FIELDVIOLATIONS']._serialized_start=753
+  _globals['_FIELDVIOLATIONS']._serialized_end=826
+  _globals['_FIELDVIOLATION']._serialized_start=828
+  _globals['_FIELDVIOLATION']._serialized_end=890
+  _globals['_SOURCE']._serialized_start=893
+  _globals['_SOURCE']._serialized_end=1339
+  _globals['_SOURCESTATUS']._serialized_start=1342
+  _globals['_SOURCESTATUS']._serialized_end=1654
+  _globals['_SOURCESPEC']._serialized_start=1657
+  _globals['_SOURCESPEC']._serialized_end=1931
+  _globals['_ADDSOURCEREQUEST']._serialized_start=1933
+  _globals['_ADDSOURCEREQUEST']._serialized_end=1999
+  _globals['_UPDATESOURCEREQUEST']._serialized_start=2002
+  _globals['_UPDATESOURCEREQUEST']._serialized_end=2132
+  _globals['_SETSOURCEENABLEDREQUEST']._serialized_start=2134
+  _globals['_SETSOURCEENABLEDREQUEST']._serialized_end=2204
+  _globals['_GETSOURCEREQUEST']._serialized_start=2206
+  _globals['_GETSOURCEREQUEST']._serialized_end=2236
+  _globals['_LISTSOURCESREQUEST']._serialized_start=2239
+  _globals['_LISTSOURCESREQUEST']._serialized_end=2490
+  _globals['_LISTSOURCESRESPONSE']._serialized_start=2492
+  _globals['_LISTSOURCESRESPONSE']._serialized_end=2604
+  _globals['_IMPORTSOURCESREQUEST']._serialized_start=2606
+  _globals['_IMPORTSOURCESREQUEST']._serialized_end=2677
+  _globals['_IMPORTSOURCESRESPONSE']._serialized_start=2679
+  _globals['_IMPORTSOURCESRESPONSE']._serialized_end=2785
+  _globals['_IMPORTERROR']._serialized_start=2787
+  _globals['_IMPORTERROR']._serialized_end=2871
+  _globals['_SOURCEHEALTHREPORTREQUEST']._serialized_start=2873
+  _globals['_SOURCEHEALTHREPORTREQUEST']._serialized_end=2900
+  _globals['_SOURCEHEALTHREPORTRESPONSE']._serialized_start=2903
+  _globals['_SOURCEHEALTHREPORTRESPONSE']._serialized_end=3043
+  _globals['_ERASEDOCUMENTSREQUEST']._serialized_start=3046
+  _globals['_ERASEDOCUMENTSREQUEST']._serialized_end=3201
+  _globals['_ERASEDOCUMENTSRESPONSE']._serialized_start=3203
+  _globals['_ERASEDOCUMENTSRESPONSE']._serialized_end=3261
+  _globals['_INGESTSERVICE']._serialized_start=3884
+  _globals['_INGESTSERVICE']._serialized_end=4868
 # @@protoc_insertion_point(module_scope)

@@ -26,8 +26,9 @@ if _version_not_supported:
 
 
 class IngestServiceStub:
-    """IngestService stores documents (normalised and de-duplicated by content)
-    and has them analysed by the nlp service, retrying until analysis succeeds.
+    """IngestService stores documents (normalised and de-duplicated), has them analysed by the nlp
+    service (retrying until analysis succeeds), and keeps the registry of sources it collects from.
+    Invalid input fails with INVALID_ARGUMENT and a google.rpc.BadRequest detail naming each field.
     """
 
     def __init__(self, channel):
@@ -41,16 +42,120 @@ class IngestServiceStub:
                 request_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SubmitDocumentRequest.SerializeToString,
                 response_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SubmitDocumentResponse.FromString,
                 _registered_method=True)
+        self.SubmitDocuments = channel.unary_unary(
+                '/langnghe.ingest.v1.IngestService/SubmitDocuments',
+                request_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SubmitDocumentsRequest.SerializeToString,
+                response_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SubmitDocumentsResponse.FromString,
+                _registered_method=True)
+        self.AddSource = channel.unary_unary(
+                '/langnghe.ingest.v1.IngestService/AddSource',
+                request_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.AddSourceRequest.SerializeToString,
+                response_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.Source.FromString,
+                _registered_method=True)
+        self.UpdateSource = channel.unary_unary(
+                '/langnghe.ingest.v1.IngestService/UpdateSource',
+                request_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.UpdateSourceRequest.SerializeToString,
+                response_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.Source.FromString,
+                _registered_method=True)
+        self.SetSourceEnabled = channel.unary_unary(
+                '/langnghe.ingest.v1.IngestService/SetSourceEnabled',
+                request_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SetSourceEnabledRequest.SerializeToString,
+                response_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.Source.FromString,
+                _registered_method=True)
+        self.GetSource = channel.unary_unary(
+                '/langnghe.ingest.v1.IngestService/GetSource',
+                request_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.GetSourceRequest.SerializeToString,
+                response_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.Source.FromString,
+                _registered_method=True)
+        self.ListSources = channel.unary_unary(
+                '/langnghe.ingest.v1.IngestService/ListSources',
+                request_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.ListSourcesRequest.SerializeToString,
+                response_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.ListSourcesResponse.FromString,
+                _registered_method=True)
+        self.ImportSources = channel.unary_unary(
+                '/langnghe.ingest.v1.IngestService/ImportSources',
+                request_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.ImportSourcesRequest.SerializeToString,
+                response_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.ImportSourcesResponse.FromString,
+                _registered_method=True)
+        self.SourceHealthReport = channel.unary_unary(
+                '/langnghe.ingest.v1.IngestService/SourceHealthReport',
+                request_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SourceHealthReportRequest.SerializeToString,
+                response_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SourceHealthReportResponse.FromString,
+                _registered_method=True)
+        self.EraseDocuments = channel.unary_unary(
+                '/langnghe.ingest.v1.IngestService/EraseDocuments',
+                request_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.EraseDocumentsRequest.SerializeToString,
+                response_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.EraseDocumentsResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
-    """IngestService stores documents (normalised and de-duplicated by content)
-    and has them analysed by the nlp service, retrying until analysis succeeds.
+    """IngestService stores documents (normalised and de-duplicated), has them analysed by the nlp
+    service (retrying until analysis succeeds), and keeps the registry of sources it collects from.
+    Invalid input fails with INVALID_ARGUMENT and a google.rpc.BadRequest detail naming each field.
     """
 
     def SubmitDocument(self, request, context):
-        """SubmitDocument stores one document. Invalid input fails with
-        INVALID_ARGUMENT and a google.rpc.BadRequest detail naming each field.
+        """SubmitDocument stores one document.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitDocuments(self, request, context):
+        """SubmitDocuments stores a batch pushed by another system, idempotent by external_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddSource(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSource(self, request, context):
+        """UpdateSource changes the fields named in update_mask.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetSourceEnabled(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSource(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSources(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportSources(self, request, context):
+        """ImportSources adds or updates many sources at once, keyed by their first URL.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SourceHealthReport(self, request, context):
+        """SourceHealthReport counts sources by health state and lists the failing ones.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseDocuments(self, request, context):
+        """EraseDocuments deletes documents on request, and records who asked.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -64,6 +169,51 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     request_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SubmitDocumentRequest.FromString,
                     response_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SubmitDocumentResponse.SerializeToString,
             ),
+            'SubmitDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitDocuments,
+                    request_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SubmitDocumentsRequest.FromString,
+                    response_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SubmitDocumentsResponse.SerializeToString,
+            ),
+            'AddSource': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddSource,
+                    request_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.AddSourceRequest.FromString,
+                    response_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.Source.SerializeToString,
+            ),
+            'UpdateSource': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSource,
+                    request_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.UpdateSourceRequest.FromString,
+                    response_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.Source.SerializeToString,
+            ),
+            'SetSourceEnabled': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSourceEnabled,
+                    request_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SetSourceEnabledRequest.FromString,
+                    response_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.Source.SerializeToString,
+            ),
+            'GetSource': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSource,
+                    request_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.GetSourceRequest.FromString,
+                    response_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.Source.SerializeToString,
+            ),
+            'ListSources': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSources,
+                    request_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.ListSourcesRequest.FromString,
+                    response_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.ListSourcesResponse.SerializeToString,
+            ),
+            'ImportSources': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportSources,
+                    request_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.ImportSourcesRequest.FromString,
+                    response_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.ImportSourcesResponse.SerializeToString,
+            ),
+            'SourceHealthReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.SourceHealthReport,
+                    request_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SourceHealthReportRequest.FromString,
+                    response_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SourceHealthReportResponse.SerializeToString,
+            ),
+            'EraseDocuments': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseDocuments,
+                    request_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.EraseDocumentsRequest.FromString,
+                    response_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.EraseDocumentsResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'langnghe.ingest.v1.IngestService', rpc_method_handlers)
@@ -73,8 +223,9 @@ def add_IngestServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class IngestService:
-    """IngestService stores documents (normalised and de-duplicated by content)
-    and has them analysed by the nlp service, retrying until analysis succeeds.
+    """IngestService stores documents (normalised and de-duplicated), has them analysed by the nlp
+    service (retrying until analysis succeeds), and keeps the registry of sources it collects from.
+    Invalid input fails with INVALID_ARGUMENT and a google.rpc.BadRequest detail naming each field.
     """
 
     @staticmethod
@@ -94,6 +245,249 @@ class IngestService:
             '/langnghe.ingest.v1.IngestService/SubmitDocument',
             langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SubmitDocumentRequest.SerializeToString,
             langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SubmitDocumentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/langnghe.ingest.v1.IngestService/SubmitDocuments',
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SubmitDocumentsRequest.SerializeToString,
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SubmitDocumentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddSource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/langnghe.ingest.v1.IngestService/AddSource',
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.AddSourceRequest.SerializeToString,
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.Source.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/langnghe.ingest.v1.IngestService/UpdateSource',
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.UpdateSourceRequest.SerializeToString,
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.Source.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSourceEnabled(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/langnghe.ingest.v1.IngestService/SetSourceEnabled',
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SetSourceEnabledRequest.SerializeToString,
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.Source.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSource(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/langnghe.ingest.v1.IngestService/GetSource',
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.GetSourceRequest.SerializeToString,
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.Source.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSources(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/langnghe.ingest.v1.IngestService/ListSources',
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.ListSourcesRequest.SerializeToString,
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.ListSourcesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportSources(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/langnghe.ingest.v1.IngestService/ImportSources',
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.ImportSourcesRequest.SerializeToString,
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.ImportSourcesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SourceHealthReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/langnghe.ingest.v1.IngestService/SourceHealthReport',
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SourceHealthReportRequest.SerializeToString,
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.SourceHealthReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/langnghe.ingest.v1.IngestService/EraseDocuments',
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.EraseDocumentsRequest.SerializeToString,
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.EraseDocumentsResponse.FromString,
             options,
             channel_credentials,
             insecure,
