@@ -31,11 +31,27 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
 
 
+def _mark_stripping_table() -> dict[int, str]:
+    """Every precomposed Latin letter with marks to its bare letter, and đ to d."""
+    table: dict[int, str] = {ord("đ"): "d", ord("Đ"): "D"}
+    for code_point in (*range(0x00C0, 0x0250), *range(0x1E00, 0x1F00)):
+        base = unicodedata.normalize("NFD", chr(code_point))[0]
+        if base != chr(code_point) and base.isascii() and base.isalpha():
+            table[code_point] = base
+    return table
+
+
+_STRIP_MARKS = _mark_stripping_table()
+
+
+def strip_marks(text: str) -> str:
+    """NFC text without tone and vowel marks, case kept: "Đường Ngập" -> "Duong Ngap"."""
+    return text.translate(_STRIP_MARKS)
+
+
 def fold_diacritics(text: str) -> str:
     """Lower-case without tone and vowel marks: "Ngập nước Quận 7" -> "ngap nuoc quan 7"."""
-    decomposed = unicodedata.normalize("NFD", text.lower())
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return stripped.replace("đ", "d")
+    return strip_marks(unicodedata.normalize("NFC", text).lower())
 
 
 def search_terms(*texts: str) -> list[str]:

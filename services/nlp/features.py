@@ -11,6 +11,8 @@ from typing import Self
 
 import numpy as np
 
+from services.common.text import strip_marks
+
 # URLs would otherwise flood a post with meaningless character n-grams; one placeholder keeps
 # the signal that a link was shared.
 _URL_PATTERN = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -29,31 +31,6 @@ _MAX_CACHED_WORDS = 200_000
 # (hash of the word, hash of its diacritic-folded form, buckets of its unigram features and
 # character n-grams)
 type _WordEntry = tuple[int, int, tuple[int, ...]]
-
-
-def _build_fold_table() -> dict[int, str]:
-    """Map every precomposed Latin letter with marks to its bare base letter (and đ to d)."""
-    table: dict[int, str] = {ord("đ"): "d", ord("Đ"): "D"}
-    for code_point in range(0x00C0, 0x024F + 1):
-        _add_fold(table, code_point)
-    for code_point in range(0x1E00, 0x1EFF + 1):
-        _add_fold(table, code_point)
-    return table
-
-
-def _add_fold(table: dict[int, str], code_point: int) -> None:
-    base = unicodedata.normalize("NFD", chr(code_point))[0]
-    if base != chr(code_point) and base.isascii() and base.isalpha():
-        table[code_point] = base
-
-
-_FOLD_TABLE = _build_fold_table()
-
-
-def fold_diacritics(text: str) -> str:
-    """Return ``text`` without Vietnamese tone and vowel marks, as people type without a keyboard
-    layout ("đường ngập" -> "duong ngap")."""
-    return text.translate(_FOLD_TABLE)
 
 
 def stable_hash(feature: str) -> int:
@@ -157,7 +134,7 @@ class HashedNgramFeaturizer:
             return cached
         mask = self._bucket_mask
         word_hash = stable_hash(_WORD_PREFIX + word)
-        folded_hash = stable_hash(_FOLDED_WORD_PREFIX + fold_diacritics(word))
+        folded_hash = stable_hash(_FOLDED_WORD_PREFIX + strip_marks(word))
         buckets = [word_hash & mask]
         if word[0].isalnum() or word[0] == "_":
             if self.fold_diacritics:

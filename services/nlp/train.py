@@ -16,7 +16,8 @@ from typing import Self
 
 import numpy as np
 
-from services.nlp.features import HashedNgramFeaturizer, SparseBatch, fold_diacritics
+from services.common.text import strip_marks
+from services.nlp.features import HashedNgramFeaturizer, SparseBatch
 from services.nlp.sentiment import (
     FORMAT_VERSION,
     MODEL_FILE,
@@ -89,7 +90,7 @@ def folded_copies(data: LabelledTexts, fraction: float, seed: int) -> LabelledTe
         order = np.random.default_rng(seed).permutation(len(data))
         rows = np.sort(order[: round(len(data) * fraction)])
     chosen = data.take(rows)
-    return LabelledTexts([fold_diacritics(text) for text in chosen.texts], chosen.labels)
+    return LabelledTexts([strip_marks(text) for text in chosen.texts], chosen.labels)
 
 
 def to_csr(batch: SparseBatch):  # -> scipy.sparse.csr_matrix; scipy is a training-only import

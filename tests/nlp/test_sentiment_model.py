@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import services.nlp.sentiment as sentiment_module
-from services.nlp.features import HashedNgramFeaturizer, fold_diacritics, stable_hash
+from services.common.text import strip_marks
+from services.nlp.features import HashedNgramFeaturizer, stable_hash
 from services.nlp.sentiment import ModelLoadError, SentimentModel
 
 MODEL_DIR = Path(sentiment_module.__file__).parent / "models" / "sentiment"
@@ -58,8 +59,8 @@ def test_clearly_positive_posts_are_positive(model: SentimentModel, text: str) -
 
 
 def test_posts_without_diacritics_keep_their_polarity(model: SentimentModel) -> None:
-    negative = [fold_diacritics(text) for text in NEGATIVE_POSTS]
-    positive = [fold_diacritics(text) for text in POSITIVE_POSTS]
+    negative = [strip_marks(text) for text in NEGATIVE_POSTS]
+    positive = [strip_marks(text) for text in POSITIVE_POSTS]
     assert negative[0].startswith("Mua co nua tieng ma duong ngap nhu song")
     negative_predictions = model.predict(negative)
     positive_predictions = model.predict(positive)
