@@ -1,5 +1,7 @@
 """Fixtures that start real components on free loopback ports: MongoDB, nlp, ingest, gateway."""
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -72,3 +74,15 @@ class GraphQLClient:
         response = await self.http.post(self.url, json={"query": query, "variables": variables})
         assert response.status_code == 200, response.text
         return response.json()
+
+
+async def wait_until(check, *, within_s: float, every_s: float = 0.5, what: str = "condition"):
+    """Poll ``check`` (an async callable) until it returns something truthy; return that."""
+    deadline = time.monotonic() + within_s
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {within_s:.0f} s (last: {value!r})")
+        await asyncio.sleep(every_s)

@@ -7,6 +7,8 @@ DEFAULT_DATABASE = "langnghe"
 DOCUMENTS = "documents"
 
 ERASURES = "erasures"
+# Pages found not worth storing (too short, undecodable, ...), not fetched again for a while.
+SKIPPED_URLS = "skipped_urls"
 
 # Each key is set only on the documents it identifies, hence partial unique indexes.
 _WHERE_SET = {"$type": "string"}
@@ -32,6 +34,7 @@ DOCUMENT_INDEXES = [
         unique=True,
         partialFilterExpression={"url_key": _WHERE_SET},
     ),
+    IndexModel([("alternate_urls", ASCENDING)], name="alternate_urls"),
     IndexModel([("url", ASCENDING)], name="url"),
     IndexModel([("author_handle", ASCENDING)], name="author_handle"),
     # Retention: MongoDB deletes a document once its expire_at has passed.
@@ -41,6 +44,10 @@ DOCUMENT_INDEXES = [
         [("analysis_state", ASCENDING), ("analysis_due_at", ASCENDING)], name="analysis_queue"
     ),
     IndexModel([("search_terms", ASCENDING)], name="search_terms"),
+    # Near-duplicate lookup: documents sharing a MinHash band are candidates of one story.
+    IndexModel([("minhash_bands", ASCENDING)], name="minhash_bands"),
+    IndexModel([("story_id", ASCENDING), ("_id", DESCENDING)], name="story"),
+    IndexModel([("source_id", ASCENDING), ("_id", DESCENDING)], name="source_recent"),
     IndexModel([("sentiment.label", ASCENDING), ("_id", DESCENDING)], name="sentiment_recent"),
 ]
 
@@ -55,5 +62,12 @@ def database(client: AsyncMongoClient) -> AsyncDatabase:
     return client.get_default_database(default=DEFAULT_DATABASE)
 
 
+SKIPPED_URL_INDEXES = [
+    IndexModel([("url_key", ASCENDING)], name="url_key_unique", unique=True),
+    IndexModel([("expire_at", ASCENDING)], name="expiry", expireAfterSeconds=0),
+]
+
+
 async def ensure_document_indexes(db: AsyncDatabase) -> None:
     await db[DOCUMENTS].create_indexes(DOCUMENT_INDEXES)
+    await db[SKIPPED_URLS].create_indexes(SKIPPED_URL_INDEXES)

@@ -31,16 +31,26 @@ async def main() -> int:
     parser.add_argument(
         "--mongodb-uri", help="use this MongoDB instead of starting the embedded one"
     )
+    parser.add_argument(
+        "--no-demo", action="store_true", help="do not serve and collect the local demo web"
+    )
     args = parser.parse_args()
     shutdown = shutdown_requested()
     stack = Stack(
         ports=Ports(),
         data_dir=None if args.memory else args.data_dir,
         mongodb_uri=args.mongodb_uri,
+        demo=not args.no_demo,
     )
     print("Starting Lắng Nghe: embedded MongoDB, nlp, ingest, gateway ...", flush=True)
     await stack.start()
     p = stack.ports
+    demo = (
+        f"  demo web: http://127.0.0.1:{p.demo}/tin-pho-sai-gon/rss.xml and five more outlets,"
+        " collected every 30 s or so (seeds/demo.yaml)\n"
+        if stack.demosite
+        else ""
+    )
     print(
         f"\nLắng Nghe is running.\n"
         f"  GraphQL (GraphiQL in a browser): {stack.graphql_url}\n"
@@ -48,7 +58,7 @@ async def main() -> int:
         f"   metrics: http://127.0.0.1:{p.gateway}/metrics\n"
         f"  nlp gRPC 127.0.0.1:{p.nlp} (metrics :{p.nlp_metrics}),"
         f" ingest gRPC 127.0.0.1:{p.ingest} (metrics :{p.ingest_metrics})\n"
-        f"  MongoDB: {stack.mongodb_uri}\n\n"
+        f"  MongoDB: {stack.mongodb_uri}\n{demo}\n"
         f"A first query to try in GraphiQL:\n{FIRST_QUERY}\n\nCtrl-C stops everything.\n",
         flush=True,
     )

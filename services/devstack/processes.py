@@ -30,10 +30,11 @@ class Ports:
     ingest: int = 50052
     ingest_metrics: int = 9102
     gateway: int = 8080
+    demo: int = 8090
 
     @classmethod
     def free(cls) -> "Ports":
-        return cls(*(free_port() for _ in range(6)))
+        return cls(*(free_port() for _ in range(7)))
 
 
 async def tcp_open(port: int) -> bool:

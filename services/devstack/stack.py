@@ -1,5 +1,6 @@
 """The four processes of a local Lắng Nghe, started in dependency order and stopped in reverse."""
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +11,9 @@ from services.devstack.processes import (
     http_ready,
     tcp_open,
 )
+from services.ingest.seed import import_registry
+
+DEMO_REGISTRY = Path(__file__).resolve().parents[2] / "seeds" / "demo.yaml"
 
 
 @dataclass
@@ -19,6 +23,10 @@ class Stack:
     # Extra environment per service name, e.g. {"ingest": {"LANGNGHE_INGEST_...": "..."}}.
     env: dict[str, dict[str, str]] = field(default_factory=dict)
     mongodb_uri: str | None = None
+    # Serve the demo web and collect it (seeds/demo.yaml).
+    demo: bool = False
+    # Seconds between two stories of one demo outlet.
+    demo_period_s: float = 120.0
 
     def __post_init__(self) -> None:
         p = self.ports
@@ -42,10 +50,31 @@ class Stack:
                 **self.env.get("nlp", {}),
             },
         )
+        self.demosite = (
+            ServiceProcess(
+                "demosite",
+                "services.demosite",
+                args=["--port", str(p.demo), "--period", str(self.demo_period_s)],
+            )
+            if self.demo
+            else None
+        )
+        collecting = (
+            {
+                "LANGNGHE_INGEST_CONTACT_URL": f"http://127.0.0.1:{p.gateway}/bot",
+                "LANGNGHE_INGEST_FETCH_ALLOW": json.dumps([f"127.0.0.1:{p.demo}"]),
+                # One local host serves every demo outlet; keep it polite, but not slow.
+                "LANGNGHE_INGEST_PER_HOST_DELAY_S": "0.05",
+                "LANGNGHE_INGEST_PER_HOST_CONCURRENCY": "4",
+            }
+            if self.demo
+            else {}
+        )
         self.ingest = ServiceProcess(
             "ingest",
             "services.ingest",
             env={
+                **collecting,
                 "LANGNGHE_INGEST_PORT": str(p.ingest),
                 "LANGNGHE_INGEST_METRICS_PORT": str(p.ingest_metrics),
                 "LANGNGHE_INGEST_MONGODB_URI": uri,
@@ -70,7 +99,8 @@ class Stack:
 
     @property
     def processes(self) -> list[ServiceProcess]:
-        return [p for p in (self.mongo, self.nlp, self.ingest, self.gateway) if p is not None]
+        every = (self.mongo, self.demosite, self.nlp, self.ingest, self.gateway)
+        return [p for p in every if p is not None]
 
     async def start(self, within_s: float = 90.0) -> None:
         """Start everything; on any failure stop what was started and re-raise."""
@@ -87,6 +117,16 @@ class Stack:
             await self.gateway.wait_ready(
                 lambda: http_ready(f"http://127.0.0.1:{self.ports.gateway}/readyz"), within_s
             )
+            if self.demosite is not None:
+                await self.demosite.start()
+                await self.demosite.wait_ready(
+                    lambda: http_ready(f"http://127.0.0.1:{self.ports.demo}/robots.txt"), within_s
+                )
+                await import_registry(
+                    DEMO_REGISTRY,
+                    f"127.0.0.1:{self.ports.ingest}",
+                    url_map={"http://demo.invalid/": f"http://127.0.0.1:{self.ports.demo}/"},
+                )
         except BaseException:
             await self.stop()
             raise

@@ -11,6 +11,7 @@ from langnghe.ingest.v1 import ingest_pb2_grpc
 from services.common.grpc_client import open_channel
 from services.common.metrics import new_registry
 from services.common.mongo import connect, database
+from services.gateway.bot import bot_page
 from services.gateway.health import healthz, readyz
 from services.gateway.observability import HttpMetrics, metrics_endpoint, observability_middleware
 from services.gateway.repository import DocumentRepository
@@ -57,10 +58,10 @@ def create_app(settings: GatewaySettings) -> Litestar:
         context_getter=context_getter,
     )
     return Litestar(
-        route_handlers=[graphql, healthz, readyz, metrics_endpoint],
+        route_handlers=[graphql, healthz, readyz, metrics_endpoint, bot_page],
         lifespan=[resources],
         middleware=[observability_middleware(http_metrics)],
-        state=State({"registry": registry}),
+        state=State({"registry": registry, "settings": settings}),
         request_max_body_size=settings.max_body_bytes,
         debug=False,
         logging_config=None,

@@ -24,3 +24,6 @@ class GatewaySettings(ServiceSettings):
     # A 100,000-character Vietnamese text is about 300 kB of UTF-8; leave room for the rest.
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     max_query_depth: int = Field(default=12, ge=1)
+    # Who runs this deployment, shown on /bot, the page the collector's User-Agent names.
+    operator_name: str = "the deploying city government"
+    operator_contact: str = ""

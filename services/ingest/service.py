@@ -1,6 +1,8 @@
 """Wires the ingest service together: MongoDB, the nlp channel, the gRPC server, the worker."""
 
 import asyncio
+import os
+import socket
 from datetime import timedelta
 
 import structlog
@@ -13,6 +15,8 @@ from services.common.grpc_server import GrpcServer, shutdown_requested
 from services.common.metrics import GrpcServerMetricsInterceptor, new_registry, serve_metrics
 from services.common.mongo import connect, database, ensure_document_indexes
 from services.ingest.analysis import AnalysisMetrics, Analyzer
+from services.ingest.collector import Collector, CollectorConfig, CollectorMetrics
+from services.ingest.fetch import Fetcher, FetchMetrics, FetchPolicy
 from services.ingest.server import IngestServicer
 from services.ingest.settings import IngestSettings
 from services.ingest.sources import SourceRegistry
@@ -53,21 +57,54 @@ async def serve(settings: IngestSettings) -> None:
         address=f"{settings.host}:{settings.port}",
         interceptors=[GrpcServerMetricsInterceptor(registry), DomainErrorInterceptor()],
     )
+    fetcher = None
+    collector = None
+    if settings.collect and settings.contact_url:
+        fetcher = Fetcher(
+            FetchPolicy(
+                contact_url=settings.contact_url,
+                per_host_delay_s=settings.per_host_delay_s,
+                per_host_concurrency=settings.per_host_concurrency,
+                ssrf_allow=tuple(settings.fetch_allow),
+            ),
+            observer=FetchMetrics(registry),
+        )
+        collector = Collector(
+            db=db,
+            registry=sources,
+            store=store,
+            fetcher=fetcher,
+            analyzer=analyzer,
+            metrics=CollectorMetrics(registry),
+            config=CollectorConfig(
+                owner=f"{socket.gethostname()}-{os.getpid()}",
+                concurrency=settings.collect_concurrency,
+                lease_s=settings.collect_lease_s,
+            ),
+        )
+    elif settings.collect:
+        log.warning(
+            "not collecting from sources: set LANGNGHE_INGEST_CONTACT_URL to the public page "
+            "that tells site owners who collects and why (it goes into the User-Agent)"
+        )
     shutdown = shutdown_requested()
     stop = asyncio.Event()
-    worker: asyncio.Task | None = None
+    workers: list[asyncio.Task] = []
     try:
         await server.start()
         await ensure_document_indexes(db)
         await sources.ensure_indexes()
-        worker = asyncio.create_task(analyzer.run(stop), name="analysis-worker")
+        workers.append(asyncio.create_task(analyzer.run(stop), name="analysis-worker"))
+        if collector is not None:
+            workers.append(asyncio.create_task(collector.run(stop), name="collector"))
         await server.set_serving()
         await shutdown.wait()
     finally:
         await server.stop(settings.shutdown_grace_s, settings.shutdown_delay_s)
         stop.set()
-        if worker is not None:
-            await worker
+        await asyncio.gather(*workers)
+        if fetcher is not None:
+            await fetcher.aclose()
         await nlp_channel.close()
         await mongo.close()
         metrics_server.shutdown()

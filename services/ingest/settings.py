@@ -25,6 +25,18 @@ class IngestSettings(ServiceSettings):
     analysis_retry_max_s: float = Field(default=60.0, gt=0)
     # Longest sleep of the analysis worker when it has nothing due.
     analysis_poll_s: float = Field(default=5.0, gt=0)
+    # Collection from polled sources.
+    collect: bool = True
+    # The public page that tells site owners who collects and why (the gateway serves one at
+    # /bot); it is part of the User-Agent. Without it nothing is collected.
+    contact_url: str = ""
+    collect_concurrency: int = Field(default=32, ge=1, le=1024)
+    collect_lease_s: float = Field(default=300.0, gt=0)
+    per_host_delay_s: float = Field(default=1.0, ge=0)
+    per_host_concurrency: int = Field(default=2, ge=1)
+    # Addresses the SSRF guard lets through although private, e.g. ["127.0.0.1:8090"] for the
+    # local demo site. JSON in the environment.
+    fetch_allow: list[str] = Field(default_factory=list)
     # Days to keep documents, per source kind (press, website, social, push, manual); a kind
     # not listed is kept until erased. JSON in the environment: {"social": 365}.
     retention_days: dict[str, int] = Field(default_factory=dict)

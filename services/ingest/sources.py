@@ -347,6 +347,15 @@ class SourceRegistry:
                 updated += 1
         return created, updated, errors
 
+    async def remember_validators(
+        self, id_: ObjectId, url_id: str, *, etag: str | None, last_modified: str | None
+    ) -> None:
+        """Keep a feed's ETag and Last-Modified for the next conditional GET."""
+        await self._sources.update_one(
+            {"_id": id_},
+            {"$set": {f"validators.{url_id}": {"etag": etag, "last_modified": last_modified}}},
+        )
+
     async def health_counts(self) -> dict[str, int]:
         return {
             state: await self._sources.count_documents({"health": state}) for state in HEALTH_STATES

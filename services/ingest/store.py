@@ -136,12 +136,28 @@ class DocumentStore:
             result = await self._documents.insert_one(record)
         except DuplicateKeyError:
             existing = await self._documents.find_one(
-                {"$or": [{k: v} for k, v in keys.items()]}, {"analysis_state": 1}
+                {"$or": [{k: v} for k, v in keys.items()]}, {"analysis_state": 1, "url_key": 1}
             )
             if existing is None:  # erased between the two calls; the caller may submit again
                 raise
+            if origin.url_key and existing.get("url_key") != origin.url_key:
+                # The same text at another address: remember the address, so it is known.
+                await self._documents.update_one(
+                    {"_id": existing["_id"]}, {"$addToSet": {"alternate_urls": origin.url_key}}
+                )
             return StoredDocument(existing["_id"], False, existing["analysis_state"])
         return StoredDocument(result.inserted_id, True, PENDING)
+
+    async def known_urls(self, urls: list[str]) -> set[str]:
+        """Which of ``urls`` belong to a stored document, as its address or an alternate one."""
+        known: set[str] = set()
+        async for d in self._documents.find(
+            {"$or": [{"url_key": {"$in": urls}}, {"alternate_urls": {"$in": urls}}]},
+            {"url_key": 1, "alternate_urls": 1},
+        ):
+            known.add(d.get("url_key"))
+            known.update(d.get("alternate_urls", ()))
+        return known
 
     async def erase(self, erasure: Erasure, *, now: datetime) -> tuple[int, ObjectId]:
         """Delete the matching documents and keep an audit record of who asked and why."""

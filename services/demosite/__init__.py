@@ -1,0 +1,1 @@
+"""A local demo web of Vietnamese news outlets: feeds, sitemaps and article pages, offline."""

@@ -1,0 +1,506 @@
+"""Collects from polled sources: feeds and sitemaps in, new articles fetched, stored and analysed.
+
+Each replica runs one Collector. It leases due sources from the registry (so replicas share the
+work without overlap), fetches each source's feeds politely through the one Fetcher, fetches
+the pages of items it has not stored yet, extracts them, groups near-duplicates into stories,
+stores them, and has the new ones analysed in one batch. What it learns about the source
+(new items, errors, Retry-After) goes back to the registry, which schedules the next fetch.
+"""
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from bson import ObjectId
+from lxml import html as lxml_html
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.common.documents import validate_submission
+from services.common.mongo import DOCUMENTS, SKIPPED_URLS
+from services.common.validation import InvalidInputError
+from services.ingest.analysis import Analyzer
+from services.ingest.dedup import closest_duplicate, minhash, minhash_bands
+from services.ingest.fetch import Fetcher, FetchError, RetryLater
+from services.ingest.parse.encoding import UndecodableContent, decode_markup
+from services.ingest.parse.extract import ExtractedArticle, extract_article
+from services.ingest.parse.feeds import InvalidFeed, parse_feed
+from services.ingest.parse.sitemaps import InvalidSitemap, parse_sitemap
+from services.ingest.parse.urls import InvalidUrl, canonicalize_url
+from services.ingest.sources import FetchOutcome, SourceRegistry
+from services.ingest.store import DocumentStore, Origin, QueuedDocument
+
+log = structlog.get_logger(__name__)
+
+FEED_CHANNELS = frozenset({"rss", "atom", "json_feed", "youtube_channel_feed"})
+SITEMAP_CHANNELS = frozenset({"news_sitemap", "sitemap"})
+# Feeds whose items carry the whole text; their links lead to players, not articles.
+SELF_CONTAINED_CHANNELS = frozenset({"youtube_channel_feed"})
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorConfig:
+    owner: str
+    # Sources collected at once by this replica; pacing per host is the Fetcher's.
+    concurrency: int = 32
+    lease_s: float = 300.0
+    poll_s: float = 1.0
+    # New articles fetched from one source in one round; the rest wait for the next round.
+    max_new_items: int = 50
+    # Sitemap entries older than this are history, not news.
+    sitemap_max_age: timedelta = timedelta(days=2)
+    # Child sitemaps of an index read in one round, newest first.
+    max_child_sitemaps: int = 3
+    # A page that yielded nothing worth storing is not fetched again for this long.
+    skip_for: timedelta = timedelta(days=7)
+    min_chars: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An item a source lists, before its page is fetched."""
+
+    url: str | None
+    guid: str | None = None
+    title: str = ""
+    text: str = ""
+    authors: tuple[str, ...] = ()
+    published: datetime | None = None
+    images: tuple[str, ...] = ()
+
+
+@dataclass
+class RoundStats:
+    """What one round of one source produced, for the registry and the metrics."""
+
+    created: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    queued: list[QueuedDocument] = field(default_factory=list)
+
+
+class CollectorMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.source_fetches = Counter(
+            "langnghe_ingest_source_fetches_total",
+            "Rounds of collection from a source, by source kind, channel and outcome.",
+            ["kind", "channel", "outcome"],
+            registry=registry,
+        )
+        self.documents_stored = Counter(
+            "langnghe_ingest_documents_stored_total",
+            "New documents stored from collected sources, by source kind.",
+            ["kind"],
+            registry=registry,
+        )
+        self.items_skipped = Counter(
+            "langnghe_ingest_items_skipped_total",
+            "Listed items not stored, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.published_to_stored = Histogram(
+            "langnghe_ingest_published_to_stored_seconds",
+            "Delay from an item's publication to its storage, by source kind.",
+            ["kind"],
+            buckets=(1, 5, 15, 30, 60, 120, 300, 900, 1800, 3600, 4 * 3600, 24 * 3600),
+            registry=registry,
+        )
+        self.sources = Gauge(
+            "langnghe_ingest_sources",
+            "Registered sources by health, as last counted.",
+            ["health"],
+            registry=registry,
+        )
+        self.stage_seconds = Counter(
+            "langnghe_ingest_stage_seconds_total",
+            "Time spent in each stage of collection.",
+            ["stage"],
+            registry=registry,
+        )
+
+
+class Collector:
+    def __init__(
+        self,
+        *,
+        db: AsyncDatabase,
+        registry: SourceRegistry,
+        store: DocumentStore,
+        fetcher: Fetcher,
+        analyzer: Analyzer,
+        metrics: CollectorMetrics,
+        config: CollectorConfig,
+    ) -> None:
+        self._documents = db[DOCUMENTS]
+        self._skipped = db[SKIPPED_URLS]
+        self._registry = registry
+        self._store = store
+        self._fetcher = fetcher
+        self._analyzer = analyzer
+        self._metrics = metrics
+        self._config = config
+        self._counted_at = 0.0
+        self._story_lock = asyncio.Lock()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop``: keep up to ``concurrency`` sources in collection."""
+        running: set[asyncio.Task] = set()
+        try:
+            while not stop.is_set():
+                try:
+                    free = self._config.concurrency - len(running)
+                    claimed = []
+                    if free > 0:
+                        now = datetime.now(UTC)
+                        claimed = await self._registry.claim_due_sources(
+                            owner=self._config.owner,
+                            limit=free,
+                            now=now,
+                            lease_s=self._config.lease_s,
+                        )
+                    for source in claimed:
+                        running.add(asyncio.create_task(self.collect_and_record(source)))
+                    await self._count_sources()
+                except Exception:
+                    log.exception("collector error")
+                waiters = [*running, asyncio.ensure_future(stop.wait())]
+                try:
+                    done, _ = await asyncio.wait(
+                        waiters, timeout=self._config.poll_s, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    waiters[-1].cancel()
+                running -= done
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def collect_and_record(self, source: dict[str, Any]) -> FetchOutcome:
+        """One round of one source, bounded by its lease, and its outcome recorded."""
+        kind, channel = source["kind"], source["channel"]
+        try:
+            async with asyncio.timeout(self._config.lease_s * 0.8):
+                stats = await self.collect(source)
+            outcome = FetchOutcome(new_items=stats.created)
+            label = "ok"
+        except RetryLater as error:
+            outcome = FetchOutcome(error=str(error), retry_at=error.retry_at)
+            label = "retry_later"
+        except FetchError as error:
+            outcome = FetchOutcome(error=f"{error.outcome.value}: {error}")
+            label = error.outcome.value
+        except (InvalidFeed, InvalidSitemap, UndecodableContent) as error:
+            outcome = FetchOutcome(error=f"unreadable: {error}")
+            label = "unreadable"
+        except TimeoutError:
+            outcome = FetchOutcome(error="the round took longer than its lease allows")
+            label = "timeout"
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.exception("collection failed", source=source["name"])
+            outcome = FetchOutcome(error=f"internal error: {type(error).__name__}: {error}")
+            label = "internal_error"
+        self._metrics.source_fetches.labels(kind, channel, label).inc()
+        await self._registry.record_fetch(
+            source, outcome, owner=self._config.owner, now=datetime.now(UTC)
+        )
+        return outcome
+
+    async def collect(self, source: dict[str, Any]) -> RoundStats:
+        """Fetch a source's lists, then store and analyse what is new."""
+        candidates: dict[str, Candidate] = {}
+        for url in source["urls"]:
+            for candidate in await self._list(source, url):
+                key = candidate.url or candidate.guid
+                if key and key not in candidates:
+                    candidates[key] = candidate
+        fresh = await self._unseen(list(candidates.values()))
+        stats = RoundStats()
+        for candidate in fresh[: self._config.max_new_items]:
+            await self._store_item(source, candidate, stats)
+        if stats.queued:
+            started = time.perf_counter()
+            await self._analyzer.analyze(stats.queued)
+            self._stage("analyse", started)
+        return stats
+
+    async def _list(self, source: dict[str, Any], url: str) -> list[Candidate]:
+        """The items one feed, sitemap or listing page offers now (none when unchanged)."""
+        validators = source.get("validators", {}).get(_url_id(url), {})
+        started = time.perf_counter()
+        result = await self._fetcher.fetch(
+            url, etag=validators.get("etag"), last_modified=validators.get("last_modified")
+        )
+        self._stage("fetch", started)
+        await self._registry.remember_validators(
+            source["_id"], _url_id(url), etag=result.etag, last_modified=result.last_modified
+        )
+        if result.not_modified or not result.body:
+            return []
+        started = time.perf_counter()
+        try:
+            channel = source["channel"]
+            if channel in FEED_CHANNELS:
+                return _feed_candidates(result.body, result.content_type, result.final_url)
+            if channel in SITEMAP_CHANNELS:
+                return await self._sitemap_candidates(result.body)
+            return _listing_candidates(result.body, result.content_type, result.final_url)
+        finally:
+            self._stage("parse", started)
+
+    async def _sitemap_candidates(self, body: bytes) -> list[Candidate]:
+        now = datetime.now(UTC)
+        sitemap = parse_sitemap(body, now=now)
+        if sitemap.kind == "index":
+            newest = sorted(
+                sitemap.entries, key=lambda e: e.lastmod or datetime.min.replace(tzinfo=UTC)
+            )[-self._config.max_child_sitemaps :]
+            entries = []
+            for child in reversed(newest):
+                result = await self._fetcher.fetch(child.loc)
+                if result.body:
+                    entries.extend(parse_sitemap(result.body, now=now).entries)
+        else:
+            entries = list(sitemap.entries)
+        oldest = now - self._config.sitemap_max_age
+        recent = [
+            e
+            for e in entries
+            if (e.news_published or e.lastmod) is None or (e.news_published or e.lastmod) >= oldest
+        ]
+        recent.sort(
+            key=lambda e: e.news_published or e.lastmod or datetime.min.replace(tzinfo=UTC),
+            reverse=True,
+        )
+        return [
+            Candidate(
+                url=e.loc,
+                title=e.news_title or "",
+                published=e.news_published or e.lastmod,
+                images=e.image_urls,
+            )
+            for e in recent
+        ]
+
+    async def _unseen(self, candidates: list[Candidate]) -> list[Candidate]:
+        """Drop items already stored (by canonical URL) or recently found not worth storing."""
+        urls = [c.url for c in candidates if c.url]
+        if not urls:
+            return candidates
+        stored = await self._store.known_urls(urls)
+        skipped = {
+            d["url_key"]
+            async for d in self._skipped.find(
+                {"url_key": {"$in": urls}, "expire_at": {"$gt": datetime.now(UTC)}},
+                {"url_key": 1},
+            )
+        }
+        return [c for c in candidates if not c.url or c.url not in stored | skipped]
+
+    async def _store_item(
+        self, source: dict[str, Any], candidate: Candidate, stats: RoundStats
+    ) -> None:
+        article: ExtractedArticle | None = None
+        if candidate.url and source["channel"] not in SELF_CONTAINED_CHANNELS:
+            article = await self._fetch_article(candidate.url, stats)
+            if article is None:
+                return
+        title = (article.title if article else "") or candidate.title
+        text = article.text if article and not article.too_short else ""
+        partial = False
+        if not text:
+            # No article text (a video, a teaser-only page): the feed's own words, flagged.
+            text = candidate.text
+            partial = article is not None
+        if len(text) < (self._config.min_chars if article else 1):
+            await self._skip(candidate.url, "too_short", stats)
+            return
+        now = datetime.now(UTC)
+        published = (article.published if article else None) or candidate.published
+        try:
+            draft = validate_submission(
+                text=text,
+                title=title,
+                url=(article.canonical_url if article else candidate.url) or "",
+                published_at=published,
+                now=now,
+            )
+        except InvalidInputError as error:
+            await self._skip(candidate.url, error.violations[0].code.lower(), stats)
+            return
+        url_key = (article.canonical_url if article else candidate.url) or None
+        origin = Origin(
+            source_id=source["_id"],
+            source_kind=source["kind"],
+            channel=source["channel"],
+            outlet=source["outlet"],
+            external_id=candidate.guid if not url_key else None,
+            url_key=url_key,
+            author=", ".join((article.authors if article else ()) or candidate.authors),
+        )
+        started = time.perf_counter()
+        signature = await asyncio.to_thread(minhash, f"{draft.title}\n{draft.text}")
+        bands = minhash_bands(signature)
+        extra = {
+            "minhash": signature,
+            "minhash_bands": bands,
+            "language": (article.language if article else None) or source["language"],
+            "images": list((article.images if article else ()) or candidate.images)[:10],
+            "districts": source["districts"],
+            "sectors": source["sectors"],
+            "extraction": {
+                "method": article.method if article else "feed",
+                "paywalled": bool(article and article.paywalled),
+                "partial": partial or bool(article and article.paywalled),
+                "repeated_paragraphs": bool(article and article.repeated_paragraphs),
+            },
+        }
+        # Finding a document's story and storing it are one step: two copies of a wire story
+        # collected at once must not each found a story of their own.
+        async with self._story_lock:
+            document_id = ObjectId()
+            story_id = await self._story_of(signature, bands) or document_id
+            self._stage("dedup", started)
+            started = time.perf_counter()
+            stored = await self._store.add(
+                draft,
+                now=now,
+                claim_until=now + timedelta(seconds=self._config.lease_s),
+                origin=origin,
+                extra={**extra, "_id": document_id, "story_id": story_id},
+            )
+            self._stage("store", started)
+        if not stored.created:
+            stats.duplicates += 1
+            return
+        stats.created += 1
+        stats.queued.append(QueuedDocument(stored.id, draft.text, draft.title, attempts=1))
+        self._metrics.documents_stored.labels(source["kind"]).inc()
+        if draft.published_at is not None:
+            self._metrics.published_to_stored.labels(source["kind"]).observe(
+                max((now - draft.published_at).total_seconds(), 0.0)
+            )
+
+    async def _fetch_article(self, url: str, stats: RoundStats) -> ExtractedArticle | None:
+        started = time.perf_counter()
+        try:
+            result = await self._fetcher.fetch(url)
+        except RetryLater:
+            raise
+        except FetchError as error:
+            self._stage("fetch", started)
+            await self._skip(url, f"fetch_{error.outcome.value}", stats)
+            return None
+        self._stage("fetch", started)
+        if not result.body:
+            await self._skip(url, "empty", stats)
+            return None
+        started = time.perf_counter()
+        try:
+            return await asyncio.to_thread(
+                extract_article,
+                result.body,
+                url=result.final_url,
+                content_type=_content_type(result.content_type, result.charset),
+                min_chars=self._config.min_chars,
+            )
+        except UndecodableContent:
+            # Quarantined: never stored as mojibake.
+            await self._skip(url, "undecodable", stats)
+            return None
+        finally:
+            self._stage("extract", started)
+
+    async def _story_of(self, signature: bytes, bands: list[str]) -> Any:
+        """The story of the closest near-duplicate already stored, or None for a new story."""
+        candidates = self._documents.find(
+            {"minhash_bands": {"$in": bands}}, {"story_id": 1, "minhash": 1}
+        ).limit(200)
+        return closest_duplicate(
+            signature, [(d["story_id"], d["minhash"]) async for d in candidates]
+        )
+
+    async def _skip(self, url: str | None, reason: str, stats: RoundStats) -> None:
+        stats.skipped += 1
+        self._metrics.items_skipped.labels(reason).inc()
+        if url:
+            with contextlib.suppress(Exception):
+                await self._skipped.update_one(
+                    {"url_key": url},
+                    {
+                        "$set": {
+                            "reason": reason,
+                            "expire_at": datetime.now(UTC) + self._config.skip_for,
+                        }
+                    },
+                    upsert=True,
+                )
+
+    async def _count_sources(self) -> None:
+        if time.monotonic() - self._counted_at < 15:
+            return
+        self._counted_at = time.monotonic()
+        for health, count in (await self._registry.health_counts()).items():
+            self._metrics.sources.labels(health).set(count)
+
+    def _stage(self, stage: str, started: float) -> None:
+        self._metrics.stage_seconds.labels(stage).inc(time.perf_counter() - started)
+
+
+def _url_id(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def _content_type(media_type: str | None, charset: str | None) -> str | None:
+    if media_type and charset:
+        return f"{media_type}; charset={charset}"
+    return media_type
+
+
+def _feed_candidates(body: bytes, media_type: str | None, feed_url: str) -> list[Candidate]:
+    feed = parse_feed(body, content_type=media_type, feed_url=feed_url)
+    return [
+        Candidate(
+            url=item.url,
+            guid=item.guid,
+            title=item.title,
+            text=item.content or item.summary,
+            authors=item.authors,
+            published=item.published,
+            images=item.image_urls,
+        )
+        for item in feed.items
+    ]
+
+
+def _listing_candidates(body: bytes, media_type: str | None, page_url: str) -> list[Candidate]:
+    """Article links of a listing page: same site, paths that look like articles."""
+    tree = lxml_html.fromstring(decode_markup(body, media_type).text, base_url=page_url)
+    tree.make_links_absolute(page_url, resolve_base_href=True)
+    site = canonicalize_url(page_url).split("/")[2]
+    return [Candidate(url=url) for url in _article_links(tree.xpath("//a/@href"), site)]
+
+
+def _article_links(hrefs: Iterable[str], site: str) -> list[str]:
+    links: dict[str, None] = {}
+    for href in hrefs:
+        try:
+            url = canonicalize_url(href)
+        except InvalidUrl:
+            continue
+        parts = url.split("/")
+        path = "/".join(parts[3:])
+        # Article addresses carry a slug or an id; section pages and the home page do not.
+        looks_like_article = path.endswith((".html", ".htm")) or any(c.isdigit() for c in path)
+        if parts[2] == site and looks_like_article and len(path) > 10:
+            links[url] = None
+    return list(links)

@@ -1,0 +1,194 @@
+"""Collection from the local demo web through real processes: nothing lost, nothing twice."""
+
+import itertools
+import re
+import signal
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.common.mongo import DOCUMENTS, connect, database
+from services.devstack.processes import Ports, ServiceProcess, free_port, grpc_serving
+from services.devstack.stack import Stack
+from tests.conftest import FAST_RETRIES, wait_until
+
+# Short leases, so that a killed replica's sources and documents move on within the test.
+SHORT_LEASES = {
+    **FAST_RETRIES,
+    "LANGNGHE_INGEST_COLLECT_LEASE_S": "15",
+    "LANGNGHE_INGEST_ANALYSIS_LEASE_S": "10",
+}
+# Suffixes the demo web's outlets add to wire copies (services/demosite/content.py).
+WIRE_SUFFIXES = re.compile(r"( \(cập nhật\)| — phản ánh của người dân| hôm nay)$")
+
+
+@pytest.fixture(scope="module")
+async def demo() -> AsyncIterator[Stack]:
+    stack = Stack(ports=Ports.free(), demo=True, demo_period_s=15, env={"ingest": SHORT_LEASES})
+    await stack.start()
+    try:
+        yield stack
+    finally:
+        await stack.stop()
+
+
+@pytest.fixture
+async def db(demo: Stack) -> AsyncIterator[AsyncDatabase]:
+    client = connect(demo.mongodb_uri, "tests")
+    yield database(client)
+    await client.close()
+
+
+async def count(db: AsyncDatabase, query: dict | None = None) -> int:
+    return await db[DOCUMENTS].count_documents(query or {})
+
+
+@pytest.mark.timeout(300)
+async def test_kill_9_mid_collection_loses_nothing(demo: Stack, db: AsyncDatabase) -> None:
+    await wait_until(lambda: count(db), within_s=60, every_s=0.1, what="a first stored document")
+    demo.ingest.signal(signal.SIGKILL)
+    await demo.ingest.process.wait()
+    stored_before = await count(db)
+    await demo.ingest.start()
+    await demo.ingest.wait_ready(lambda: grpc_serving(demo.ports.ingest), 30)
+
+    # The killed replica's leases lapse and the restarted one finishes every feed: every item
+    # the demo web lists ends up stored once and analysed.
+    async def all_listed_items_stored() -> bool:
+        listed = await listed_article_urls(demo)
+        stored = set()
+        async for d in db[DOCUMENTS].find({}, {"url_key": 1, "alternate_urls": 1}):
+            stored |= {d["url_key"], *d.get("alternate_urls", ())}
+        return listed <= stored
+
+    await wait_until(all_listed_items_stored, within_s=120, what="every listed item stored")
+    await wait_until(lambda: _none_pending(db), within_s=60, what="every stored document analysed")
+    assert await count(db) >= stored_before
+    keys = [d["url_key"] async for d in db[DOCUMENTS].find({}, {"url_key": 1})]
+    assert len(keys) == len(set(keys))
+
+
+async def _none_pending(db: AsyncDatabase) -> bool:
+    return await count(db, {"analysis_state": "pending"}) == 0
+
+
+async def listed_article_urls(stack: Stack) -> set[str]:
+    """Every article URL the demo web's feeds and sitemaps list, but the newest three of each
+    outlet, which may have appeared since the last poll."""
+    base = f"http://127.0.0.1:{stack.ports.demo}"
+    urls: set[str] = set()
+    async with httpx.AsyncClient(timeout=10) as http:
+        for outlet, path, pattern in (
+            ("tin-pho-sai-gon", "rss.xml", LINK),
+            ("nhip-song-thanh-pho", "rss.xml", LINK),
+            ("tin-nhanh-phuong-xa", "rss.xml", LINK),
+            ("nguoi-dan-hoi", "rss.xml", LINK),
+            ("bao-do-thi-moi", "news-sitemap.xml", LOC),
+            ("thoi-bao-kenh-rach", "news-sitemap.xml", LOC),
+        ):
+            listing = (await http.get(f"{base}/{outlet}/{path}")).text
+            found = sorted(
+                {u.split("?")[0] for u in pattern.findall(listing)},
+                key=lambda u: int(u.rsplit("-", 1)[1].removesuffix(".html")),
+            )
+            urls |= set(found[:-3])
+    return urls
+
+
+LINK = re.compile(r"<link>([^<]+\.html[^<]*)</link>")
+LOC = re.compile(r"<loc>([^<]+)</loc>")
+
+
+async def test_stories_group_syndicated_copies_and_nothing_else(
+    demo: Stack, db: AsyncDatabase
+) -> None:
+    await wait_until(lambda: _none_pending(db), within_s=60, what="analysis caught up")
+    headlines: dict[object, set[str]] = defaultdict(set)
+    stories_of_wire: dict[int, set[object]] = defaultdict(set)
+    async for d in db[DOCUMENTS].find({}, {"story_id": 1, "title": 1, "url_key": 1}):
+        headlines[d["story_id"]].add(WIRE_SUFFIXES.sub("", d["title"]))
+        number = int(d["url_key"].rsplit("-", 1)[1].removesuffix(".html"))
+        if number % 4 == 0:  # the demo web's wire copies, shared by every outlet
+            stories_of_wire[number].add(d["story_id"])
+    # No duplicate stories: every wire story's copies, across outlets, are one story.
+    assert stories_of_wire
+    assert all(len(stories) == 1 for stories in stories_of_wire.values()), stories_of_wire
+    assert max(len(stories) for stories in stories_of_wire.values()) == 1
+    copies = [await count(db, {"story_id": s}) for (s,) in stories_of_wire.values()]
+    assert max(copies) > 1
+    # Different events are kept apart. MinHash estimates similarity from 72 hashes, so two
+    # events built from one template may, rarely, look alike: allow 1 story in 20 to merge two.
+    merged = [titles for titles in headlines.values() if len(titles) > 1]
+    assert len(merged) <= len(headlines) / 20, merged
+
+
+async def test_sources_report_health_and_new_items(demo: Stack) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        metrics = (await http.get(f"http://127.0.0.1:{demo.ports.ingest_metrics}/metrics")).text
+    assert re.search(
+        r'langnghe_ingest_source_fetches_total\{channel="rss",kind="press",outcome="ok"\} [1-9]',
+        metrics,
+    )
+    assert re.search(r'langnghe_ingest_documents_stored_total\{kind="press"\} [1-9]', metrics)
+    assert "langnghe_ingest_published_to_stored_seconds_bucket" in metrics
+
+
+@pytest.mark.timeout(300)
+async def test_two_replicas_share_the_registry_without_overlap(
+    mongo_server: str, mongo_db: AsyncDatabase
+) -> None:
+    """Two ingest processes, one registry: each source is fetched by one replica at a time."""
+    ports = Ports.free()
+    uri = f"mongodb://{mongo_server}/{mongo_db.name}?directConnection=true"
+    stack = Stack(
+        ports=ports, demo=True, demo_period_s=10, mongodb_uri=uri, env={"ingest": FAST_RETRIES}
+    )
+    await stack.start()
+    second_metrics = free_port()
+    second = ServiceProcess(
+        "ingest-2",
+        "services.ingest",
+        env={
+            **stack.ingest.env,
+            "LANGNGHE_INGEST_PORT": str(free_port()),
+            "LANGNGHE_INGEST_METRICS_PORT": str(second_metrics),
+        },
+    )
+    await second.start()
+    try:
+        await wait_until(
+            lambda: _fetched_by_both(ports.ingest_metrics, second_metrics),
+            within_s=90,
+            what="both replicas collecting",
+        )
+        async with httpx.AsyncClient(timeout=10) as http:
+            log = (await http.get(f"http://127.0.0.1:{ports.demo}/_requests")).json()
+        feed_times: dict[str, list[float]] = defaultdict(list)
+        for at, _host, path in log:
+            if path.endswith(("rss.xml", "news-sitemap.xml")):
+                feed_times[path].append(at)
+        assert len(feed_times) == 6, "a source starved"
+        for path, times in feed_times.items():
+            gaps = [b - a for a, b in itertools.pairwise(times)]
+            # Sources are due every 30 s at the most (less 10 % jitter); two replicas holding
+            # one source at once would fetch it twice within moments.
+            assert all(gap > 20 for gap in gaps), (path, gaps)
+        keys = [d["url_key"] async for d in mongo_db[DOCUMENTS].find({}, {"url_key": 1})]
+        assert len(keys) == len(set(keys))
+    finally:
+        await second.stop()
+        await stack.stop()
+
+
+async def _fetched_by_both(*ports: int) -> bool:
+    async with httpx.AsyncClient(timeout=5) as http:
+        for port in ports:
+            metrics = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+            if not re.search(
+                r'langnghe_ingest_source_fetches_total\{[^}]*outcome="ok"\} [1-9]', metrics
+            ):
+                return False
+    return True
