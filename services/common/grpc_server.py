@@ -18,6 +18,10 @@ SERVER_OPTIONS = (
     ("grpc.max_send_message_length", MESSAGE_LIMIT_BYTES),
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    # Clients balance round-robin over the pods DNS named when they connected; closing each
+    # connection after a few minutes makes them look again, so new pods get their share.
+    ("grpc.max_connection_age_ms", 300_000),
+    ("grpc.max_connection_age_grace_ms", 30_000),
 )
 
 
