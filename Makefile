@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: help install run test lint proto proto-check eval clean
+.PHONY: help install run test check lint proto proto-check clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,6 +28,10 @@ run: install ## Start embedded MongoDB, nlp, ingest and gateway; Ctrl-C stops al
 
 test: install lint proto-check ## Lint, check the generated stubs, run the whole test suite
 	$(BIN)/python -m pytest
+
+check: install ## Deployment checks: render and validate k8s/, lint rules, dashboards, /metrics
+	scripts/ops-check.sh
+	$(BIN)/python -m services.devstack.metrics_check
 
 lint: install ## ruff: lint and formatting
 	$(BIN)/ruff check .
