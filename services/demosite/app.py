@@ -37,6 +37,11 @@ class DemoWeb:
     epoch: datetime = field(default_factory=epoch_of_today)
     # Every request as (monotonic time, Host header, path), for checks of politeness and leases.
     requests: list[tuple[float, str, str]] = field(default_factory=list)
+    feed_length: int = FEED_LENGTH
+    wire_group_size: int = 8
+
+    def __post_init__(self) -> None:
+        self._index = {name: i for i, name in enumerate(self.outlets.values())}
 
     @classmethod
     def default(cls, period_s: float = 120.0) -> "DemoWeb":
@@ -45,7 +50,7 @@ class DemoWeb:
     def stories(self, site: str, now: datetime) -> list[Story]:
         name = self.outlet(site)
         numbers = published_numbers(
-            now=now, epoch=self.epoch, period_s=self.period_s, last=FEED_LENGTH
+            now=now, epoch=self.epoch, period_s=self.period_s, last=self.feed_length
         )
         return [self.story(name, n) for n in reversed(numbers)]
 
@@ -53,10 +58,11 @@ class DemoWeb:
         return story(
             name,
             number,
-            outlet_index=list(self.outlets.values()).index(name),
+            outlet_index=self._index[name],
             outlets=len(self.outlets),
             epoch=self.epoch,
             period_s=self.period_s,
+            wire_group_size=self.wire_group_size,
         )
 
     def outlet(self, site: str) -> str:
@@ -137,6 +143,20 @@ def create_demo_app(web: DemoWeb) -> Litestar:
         )
         return _cached(request, body, "application/xml; charset=utf-8")
 
+    @get("/{site:str}/sitemap.xml", sync_to_thread=False)
+    def sitemap(request: Request, site: str) -> Response:
+        logged(request)
+        urls = "".join(
+            f"<url><loc>{base_url(request)}/{site}/{s.slug}.html</loc>"
+            f"<lastmod>{s.published_at.isoformat()}</lastmod></url>"
+            for s in web.stories(site, datetime.now(UTC))
+        )
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
+        )
+        return _cached(request, body, "application/xml; charset=utf-8")
+
     @get("/{site:str}/{page:str}", sync_to_thread=False)
     def article(request: Request, site: str, page: str) -> Response:
         logged(request)
@@ -170,7 +190,7 @@ def create_demo_app(web: DemoWeb) -> Litestar:
         return _cached(request, body, "text/html; charset=utf-8")
 
     return Litestar(
-        route_handlers=[robots, request_log, feed, news_sitemap, article],
+        route_handlers=[robots, request_log, feed, news_sitemap, sitemap, article],
         logging_config=None,
         openapi_config=None,
     )

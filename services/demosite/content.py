@@ -250,17 +250,28 @@ def _timeline(seed: str) -> str:
 
 
 def story(
-    outlet: str, number: int, *, outlet_index: int, outlets: int, epoch: datetime, period_s: float
+    outlet: str,
+    number: int,
+    *,
+    outlet_index: int,
+    outlets: int,
+    epoch: datetime,
+    period_s: float,
+    wire_group_size: int = 8,
 ) -> Story:
-    """The ``number``-th story of ``outlet``; every fourth is a wire copy all outlets share.
+    """The ``number``-th story of ``outlet``; every fourth is a wire copy that the outlets of
+    its wire group (``wire_group_size`` neighbours) all publish.
 
     Consecutive stories walk through the (template, place) pairs, so that two different events
     in one feed window never share a headline, as two different real events would not.
     """
     syndicated = number % 4 == 0
-    wire_id = number if syndicated else number * (outlets + 1) + outlet_index + 1
-    seed = f"wire-{wire_id}" if syndicated else f"{outlet}-{number}"
-    pair = number * (outlets + 1) + (0 if syndicated else outlet_index + 1)
+    groups = -(-outlets // wire_group_size)
+    group = outlet_index // wire_group_size
+    # Wire stories count up from 0; an outlet's own stories count down from -1.
+    wire_id = number * groups + group if syndicated else -(number * outlets + outlet_index + 1)
+    seed = f"wire-{wire_id}"
+    pair = number * (outlets + groups) + (group if syndicated else groups + outlet_index)
     sector, sentiment, title, paragraphs = TEMPLATES[pair % len(TEMPLATES)]
     place, street = PLACES[(pair // len(TEMPLATES)) % len(PLACES)]
     fill = {"place": place, "street": street}

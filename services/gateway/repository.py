@@ -1,6 +1,5 @@
 """Reads documents from MongoDB for the API: filters, keyset pagination, counts."""
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +33,6 @@ class DocumentFilter:
 class DocumentPage:
     records: list[dict[str, Any]]
     has_next_page: bool
-    total_count: int
 
 
 class DocumentRepository:
@@ -50,11 +48,12 @@ class DocumentRepository:
     ) -> DocumentPage:
         """Newest first; ``after`` is the last id of the previous page (keyset, not offsets)."""
         query = flt.to_mongo()
-        page_query = {**query, "_id": {"$lt": after}} if after else query
+        if after:
+            query = {**query, "_id": {"$lt": after}}
+        cursor = self._documents.find(query, _PROJECTION).sort("_id", -1).limit(first + 1)
+        records = await cursor.to_list()
+        return DocumentPage(records[:first], len(records) > first)
 
-        async def fetch() -> list[dict[str, Any]]:
-            cursor = self._documents.find(page_query, _PROJECTION).sort("_id", -1).limit(first + 1)
-            return await cursor.to_list()
-
-        records, total = await asyncio.gather(fetch(), self._documents.count_documents(query))
-        return DocumentPage(records[:first], len(records) > first, total)
+    async def count(self, flt: DocumentFilter) -> int:
+        """Documents matching the filter, all pages: asked only when a client selects it."""
+        return await self._documents.count_documents(flt.to_mongo())

@@ -26,7 +26,7 @@ from services.common.documents import validate_submission
 from services.common.mongo import DOCUMENTS, SKIPPED_URLS
 from services.common.validation import InvalidInputError
 from services.ingest.analysis import Analyzer
-from services.ingest.dedup import closest_duplicate, minhash, minhash_bands
+from services.ingest.dedup import minhash, minhash_bands
 from services.ingest.fetch import Fetcher, FetchError, RetryLater
 from services.ingest.parse.encoding import UndecodableContent, decode_markup
 from services.ingest.parse.extract import ExtractedArticle, extract_article
@@ -35,6 +35,7 @@ from services.ingest.parse.sitemaps import InvalidSitemap, parse_sitemap
 from services.ingest.parse.urls import InvalidUrl, canonicalize_url
 from services.ingest.sources import FetchOutcome, SourceRegistry
 from services.ingest.store import DocumentStore, Origin, QueuedDocument
+from services.ingest.stories import StoryIndex
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +61,8 @@ class CollectorConfig:
     # A page that yielded nothing worth storing is not fetched again for this long.
     skip_for: timedelta = timedelta(days=7)
     min_chars: int = 200
+    # How often documents stored by other replicas are read into the story index.
+    story_refresh_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +150,8 @@ class Collector:
         self._metrics = metrics
         self._config = config
         self._counted_at = 0.0
-        self._story_lock = asyncio.Lock()
+        self._stories = StoryIndex(self._documents)
+        self._stories_refreshed = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``: keep up to ``concurrency`` sources in collection."""
@@ -155,6 +159,9 @@ class Collector:
         try:
             while not stop.is_set():
                 try:
+                    if time.monotonic() - self._stories_refreshed > self._config.story_refresh_s:
+                        await self._stories.refresh()
+                        self._stories_refreshed = time.monotonic()
                     free = self._config.concurrency - len(running)
                     claimed = []
                     if free > 0:
@@ -364,13 +371,14 @@ class Collector:
                 "repeated_paragraphs": bool(article and article.repeated_paragraphs),
             },
         }
-        # Finding a document's story and storing it are one step: two copies of a wire story
-        # collected at once must not each found a story of their own.
-        async with self._story_lock:
-            document_id = ObjectId()
-            story_id = await self._story_of(signature, bands) or document_id
-            self._stage("dedup", started)
-            started = time.perf_counter()
+        # Indexed before it is stored (no await in between), so that a copy of the same wire
+        # story collected meanwhile by another task joins this story rather than founding one.
+        document_id = ObjectId()
+        story_id = self._stories.story_of(signature) or document_id
+        self._stories.add(document_id, signature, story_id)
+        self._stage("dedup", started)
+        started = time.perf_counter()
+        try:
             stored = await self._store.add(
                 draft,
                 now=now,
@@ -378,8 +386,10 @@ class Collector:
                 origin=origin,
                 extra={**extra, "_id": document_id, "story_id": story_id},
             )
+        finally:
             self._stage("store", started)
         if not stored.created:
+            self._stories.discard(document_id)
             stats.duplicates += 1
             return
         stats.created += 1
@@ -419,15 +429,6 @@ class Collector:
             return None
         finally:
             self._stage("extract", started)
-
-    async def _story_of(self, signature: bytes, bands: list[str]) -> Any:
-        """The story of the closest near-duplicate already stored, or None for a new story."""
-        candidates = self._documents.find(
-            {"minhash_bands": {"$in": bands}}, {"story_id": 1, "minhash": 1}
-        ).limit(200)
-        return closest_duplicate(
-            signature, [(d["story_id"], d["minhash"]) async for d in candidates]
-        )
 
     async def _skip(self, url: str | None, reason: str, stats: RoundStats) -> None:
         stats.skipped += 1

@@ -141,10 +141,29 @@ class NearDuplicateIndex:
             signature, (self._documents[doc_id] for doc_id in candidates), self._threshold
         )
 
-    def add(self, doc_id: str, signature: bytes) -> str:
-        """Index a document; returns its cluster id: a near duplicate's, or its own id."""
-        cluster_id = self.near_duplicate_of(signature) or doc_id
+    def add(self, doc_id: str, signature: bytes, cluster_id: str | None = None) -> str:
+        """Index a document; returns its cluster id: ``cluster_id`` when the caller knows it
+        (a document loaded back from storage), else a near duplicate's, or its own id."""
+        cluster_id = cluster_id or self.near_duplicate_of(signature) or doc_id
         self._documents[doc_id] = (cluster_id, signature)
         for band in minhash_bands(signature):
             self._by_band[band].append(doc_id)
         return cluster_id
+
+    def discard(self, doc_id: str) -> None:
+        """Forget a document (it was not stored after all, or it is too old to matter)."""
+        entry = self._documents.pop(doc_id, None)
+        if entry is None:
+            return
+        for band in minhash_bands(entry[1]):
+            members = self._by_band.get(band)
+            if members is not None:
+                members.remove(doc_id)
+                if not members:
+                    del self._by_band[band]
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self._documents
+
+    def __len__(self) -> int:
+        return len(self._documents)

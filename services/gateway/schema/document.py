@@ -94,7 +94,11 @@ class Document(relay.Node):
 
 @strawberry.type(name="DocumentConnection")
 class DocumentConnection(relay.Connection[Document]):
-    total_count: int = strawberry.field(description="Documents matching the filter, all pages.")
+    filter: strawberry.Private[DocumentFilter]
+
+    @strawberry.field(description="Documents matching the filter, all pages.")
+    async def total_count(self, info: Info) -> int:
+        return await info.context.documents.count(self.filter)
 
 
 @strawberry.input(description="Narrows a document listing; all given conditions must hold.")

@@ -29,8 +29,9 @@ class Query:
         after: str | None = None,
     ) -> DocumentConnection:
         size = page_size(first)
+        flt = filter.to_filter() if filter else DocumentFilterInput().to_filter()
         page = await info.context.documents.page(
-            filter.to_filter() if filter else DocumentFilterInput().to_filter(),
+            flt,
             first=size,
             after=decode_cursor(after) if after else None,
         )
@@ -46,5 +47,5 @@ class Query:
                 start_cursor=edges[0].cursor if edges else None,
                 end_cursor=edges[-1].cursor if edges else None,
             ),
-            total_count=page.total_count,
+            filter=flt,
         )
