@@ -10,13 +10,14 @@ from services.common.mongo import DOCUMENTS
 from services.common.text import search_terms
 
 # Everything the API shows; the search index and hashes stay in the database.
-_PROJECTION = {"search_terms": 0}
+_PROJECTION = {"search_terms": 0, "minhash": 0, "minhash_bands": 0}
 
 
 @dataclass(frozen=True, slots=True)
 class DocumentFilter:
     search: str | None = None
     sentiment: str | None = None
+    story_id: ObjectId | None = None
 
     def to_mongo(self) -> dict[str, Any]:
         query: dict[str, Any] = {}
@@ -26,6 +27,8 @@ class DocumentFilter:
                 query["search_terms"] = {"$all": terms}
         if self.sentiment:
             query["sentiment.label"] = self.sentiment
+        if self.story_id:
+            query["story_id"] = self.story_id
         return query
 
 
@@ -53,6 +56,10 @@ class DocumentRepository:
         cursor = self._documents.find(query, _PROJECTION).sort("_id", -1).limit(first + 1)
         records = await cursor.to_list()
         return DocumentPage(records[:first], len(records) > first)
+
+    async def existing_stories(self, ids: list[ObjectId]) -> set[ObjectId]:
+        """Which of ``ids`` name a story that still has documents."""
+        return set(await self._documents.distinct("story_id", {"story_id": {"$in": ids}}))
 
     async def count(self, flt: DocumentFilter) -> int:
         """Documents matching the filter, all pages: asked only when a client selects it."""

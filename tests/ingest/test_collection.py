@@ -1,5 +1,6 @@
 """Collection from the local demo web through real processes: nothing lost, nothing twice."""
 
+import base64
 import itertools
 import re
 import signal
@@ -192,3 +193,48 @@ async def _fetched_by_both(*ports: int) -> bool:
             ):
                 return False
     return True
+
+
+async def test_stories_are_queryable_through_graphql(demo: Stack, db: AsyncDatabase) -> None:
+    await wait_until(lambda: _none_pending(db), within_s=60, what="analysis caught up")
+    copies = await db[DOCUMENTS].aggregate(
+        [
+            {"$group": {"_id": "$story_id", "n": {"$sum": 1}, "one": {"$first": "$_id"}}},
+            {"$match": {"n": {"$gt": 1}}},
+            {"$limit": 1},
+        ]
+    )
+    (wire,) = await copies.to_list()
+    document_id = relay_id("Document", wire["one"])
+    query = """
+    query Story($id: ID!) {
+      document(id: $id) {
+        story { id documents(first: 20) { totalCount edges { node { id outletUrl: url } } } }
+      }
+    }"""
+    async with httpx.AsyncClient(timeout=30) as http:
+        body = (
+            await http.post(
+                demo.graphql_url, json={"query": query, "variables": {"id": document_id}}
+            )
+        ).json()
+        story = body["data"]["document"]["story"]
+        assert story["documents"]["totalCount"] == wire["n"]
+        outlets = {e["node"]["outletUrl"].split("/")[3] for e in story["documents"]["edges"]}
+        assert len(outlets) == wire["n"], "a story's copies come from different outlets"
+        same = (
+            await http.post(
+                demo.graphql_url,
+                json={
+                    "query": "query S($id: ID!) { story(id: $id) { id } "
+                    "documents(filter: {story: $id}) { totalCount } }",
+                    "variables": {"id": story["id"]},
+                },
+            )
+        ).json()["data"]
+        assert same["story"] == {"id": story["id"]}
+        assert same["documents"]["totalCount"] == wire["n"]
+
+
+def relay_id(type_name: str, object_id: object) -> str:
+    return base64.b64encode(f"{type_name}:{object_id}".encode()).decode()

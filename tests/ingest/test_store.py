@@ -7,7 +7,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.documents import validate_submission
 from services.common.mongo import DOCUMENTS, ensure_document_indexes
-from services.ingest.store import PENDING, AnalysisResult, DocumentStore
+from services.ingest.store import PENDING, AnalysisResult, DocumentStore, Origin
 
 
 async def make_store(db: AsyncDatabase) -> DocumentStore:
@@ -83,3 +83,26 @@ async def test_analysis_and_retries_are_recorded(mongo_db: AsyncDatabase) -> Non
     assert waiting["analysis_error"] == "UNAVAILABLE: nlp is down"
     assert await store.next_due_at() == waiting["analysis_due_at"]
     assert await store.count_by_state() == {"pending": 1, "analyzed": 1}
+
+
+async def test_retention_sets_an_expiry_per_source_kind(mongo_db: AsyncDatabase) -> None:
+    await ensure_document_indexes(mongo_db)
+    store = DocumentStore(mongo_db, {"social": timedelta(days=30)})
+    now = datetime.now(UTC)
+    social = await store.add(
+        validate_submission(text="Bình luận trên trang cộng đồng về rác thải"),
+        now=now,
+        claim_until=now,
+        origin=Origin(source_kind="social", channel="rss"),
+    )
+    press = await store.add(
+        validate_submission(text="Bài báo về dự án chống ngập"),
+        now=now,
+        claim_until=now,
+        origin=Origin(source_kind="press", channel="rss"),
+    )
+    social_record = await mongo_db[DOCUMENTS].find_one({"_id": social.id})
+    assert abs(social_record["expire_at"] - (now + timedelta(days=30))) < timedelta(seconds=1)
+    assert "expire_at" not in await mongo_db[DOCUMENTS].find_one({"_id": press.id})
+    info = await mongo_db[DOCUMENTS].index_information()
+    assert info["retention"]["expireAfterSeconds"] == 0

@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
-from typing import Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import strawberry
 from bson import ObjectId
@@ -12,6 +12,11 @@ from strawberry import relay
 
 from services.gateway.repository import DocumentFilter
 from services.gateway.schema.context import Info
+from services.gateway.schema.errors import bad_input
+from services.gateway.schema.pagination import decode_cursor, encode_cursor, page_size
+
+if TYPE_CHECKING:
+    from services.gateway.schema.story import Story
 
 
 @strawberry.enum
@@ -47,11 +52,22 @@ class Document(relay.Node):
     analysis_state: AnalysisState
     sentiment: Sentiment | None = strawberry.field(description="Null until analysed.")
     analyzed_at: datetime | None
+    story_id: strawberry.Private[ObjectId | None]
+
+    @strawberry.field(
+        description="The story this document tells, with its copies and versions across "
+        "outlets; null for documents submitted directly."
+    )
+    def story(self) -> Annotated["Story", strawberry.lazy("services.gateway.schema.story")] | None:
+        from services.gateway.schema.story import Story
+
+        return Story(id=str(self.story_id)) if self.story_id else None
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Self:
         sentiment = record.get("sentiment")
         return cls(
+            story_id=record.get("story_id"),
             id=str(record["_id"]),
             title=record.get("title", ""),
             text=record["text"],
@@ -108,8 +124,41 @@ class DocumentFilterInput:
         description="Words that must all occur in the title or text; accents are optional.",
     )
     sentiment: SentimentLabel | None = None
+    story: relay.GlobalID | None = strawberry.field(
+        default=None, description="Only the documents of this story."
+    )
 
     def to_filter(self) -> DocumentFilter:
+        story_id = None
+        if self.story is not None:
+            if self.story.type_name != "Story" or not ObjectId.is_valid(self.story.node_id):
+                raise bad_input(f"{self.story} is not the id of a story")
+            story_id = ObjectId(self.story.node_id)
         return DocumentFilter(
-            search=self.search, sentiment=self.sentiment.value if self.sentiment else None
+            search=self.search,
+            sentiment=self.sentiment.value if self.sentiment else None,
+            story_id=story_id,
         )
+
+
+async def document_page(
+    info: Info, flt: DocumentFilter, first: int | None, after: str | None
+) -> DocumentConnection:
+    """One page of the documents matching ``flt``, newest first."""
+    page = await info.context.documents.page(
+        flt, first=page_size(first), after=decode_cursor(after) if after else None
+    )
+    edges = [
+        relay.Edge(cursor=encode_cursor(record["_id"]), node=Document.from_record(record))
+        for record in page.records
+    ]
+    return DocumentConnection(
+        edges=edges,
+        page_info=relay.PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        filter=flt,
+    )

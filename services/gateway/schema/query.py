@@ -4,9 +4,14 @@ import strawberry
 from strawberry import relay
 
 from services.gateway.schema.context import Info
-from services.gateway.schema.document import Document, DocumentConnection, DocumentFilterInput
+from services.gateway.schema.document import (
+    Document,
+    DocumentConnection,
+    DocumentFilterInput,
+    document_page,
+)
 from services.gateway.schema.errors import bad_input
-from services.gateway.schema.pagination import decode_cursor, encode_cursor, page_size
+from services.gateway.schema.story import Story
 
 
 @strawberry.type
@@ -28,24 +33,12 @@ class Query:
         first: int | None = None,
         after: str | None = None,
     ) -> DocumentConnection:
-        size = page_size(first)
         flt = filter.to_filter() if filter else DocumentFilterInput().to_filter()
-        page = await info.context.documents.page(
-            flt,
-            first=size,
-            after=decode_cursor(after) if after else None,
-        )
-        edges = [
-            relay.Edge(cursor=encode_cursor(record["_id"]), node=Document.from_record(record))
-            for record in page.records
-        ]
-        return DocumentConnection(
-            edges=edges,
-            page_info=relay.PageInfo(
-                has_next_page=page.has_next_page,
-                has_previous_page=after is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else None,
-            ),
-            filter=flt,
-        )
+        return await document_page(info, flt, first, after)
+
+    @strawberry.field(description="One story by its global id; null when there is none.")
+    async def story(self, info: Info, id: relay.GlobalID) -> Story | None:
+        if id.type_name != "Story":
+            raise bad_input(f"{id} is the id of a {id.type_name}, not a Story")
+        (node,) = await Story.resolve_nodes(info=info, node_ids=[id.node_id])
+        return node
