@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: help install run test check lint proto proto-check clean
+.PHONY: help install run test check lint proto proto-check schema clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,6 +39,9 @@ lint: install ## ruff: lint and formatting
 
 proto: install ## Regenerate the Python stubs in langnghe/ from proto/
 	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. $(PROTOS)
+
+schema: install ## Write the GraphQL SDL to services/gateway/schema.graphql
+	$(BIN)/python -m services.gateway.export_schema
 
 proto-check: install ## Fail if the committed stubs differ from what proto/ generates
 	@tmp=$$(mktemp -d) && trap 'rm -rf $$tmp' EXIT && \

@@ -11,12 +11,13 @@ from services.gateway.schema.query import Query
 
 
 def build_schema(*, max_depth: int = 12, introspection: bool = True) -> strawberry.Schema:
+    # Factories, so that every request gets fresh extension state.
     extensions = [
-        QueryDepthLimiter(max_depth=max_depth),
-        MaskErrors(should_mask_error=should_mask_error),
+        lambda: QueryDepthLimiter(max_depth=max_depth),
+        lambda: MaskErrors(should_mask_error=should_mask_error),
     ]
     if not introspection:
-        extensions.append(AddValidationRules([NoSchemaIntrospectionCustomRule]))
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,

@@ -1,0 +1,48 @@
+"""In production settings the gateway hides its schema: no introspection, no GraphiQL."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from services.devstack.processes import ServiceProcess, free_port, http_ready
+from services.devstack.stack import Stack
+
+
+@pytest.fixture(scope="module")
+async def production_gateway(stack: Stack) -> AsyncIterator[str]:
+    port = free_port()
+    gateway = ServiceProcess(
+        "gateway-prod",
+        "services.gateway",
+        env={
+            **stack.gateway.env,
+            "LANGNGHE_GATEWAY_PORT": str(port),
+            "LANGNGHE_GATEWAY_ENVIRONMENT": "prod",
+        },
+    )
+    await gateway.start()
+    try:
+        await gateway.wait_ready(lambda: http_ready(f"http://127.0.0.1:{port}/readyz"), 30)
+        yield f"http://127.0.0.1:{port}/graphql"
+    finally:
+        await gateway.stop()
+
+
+async def test_introspection_is_refused(production_gateway: str) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        body = (
+            await http.post(production_gateway, json={"query": "{ __schema { types { name } } }"})
+        ).json()
+        assert body.get("data") is None
+        assert "introspection" in body["errors"][0]["message"].lower()
+        # Ordinary queries still work.
+        ok = await http.post(production_gateway, json={"query": "{ documents { totalCount } }"})
+        assert isinstance(ok.json()["data"]["documents"]["totalCount"], int)
+
+
+async def test_no_graphiql_page(production_gateway: str) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.get(production_gateway, headers={"accept": "text/html"})
+    assert "graphiql" not in response.text.lower()
+    assert response.status_code in (400, 404, 405)
