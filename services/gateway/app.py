@@ -17,6 +17,7 @@ from services.gateway.observability import HttpMetrics, metrics_endpoint, observ
 from services.gateway.repository import DocumentRepository
 from services.gateway.schema import build_schema
 from services.gateway.schema.context import Context
+from services.gateway.schema.metrics import GraphQLMetrics
 from services.gateway.settings import GatewaySettings
 
 
@@ -49,7 +50,9 @@ def create_app(settings: GatewaySettings) -> Litestar:
             request_id=request.scope["state"].get("request_id", ""),
         )
 
-    schema = build_schema(max_depth=settings.max_query_depth, introspection=dev)
+    schema = build_schema(
+        max_depth=settings.max_query_depth, introspection=dev, metrics=GraphQLMetrics(registry)
+    )
     graphql = make_graphql_controller(
         schema,
         path="/graphql",

@@ -162,6 +162,11 @@ async def test_probes_metrics_and_request_ids(stack: Stack) -> None:
         metrics = (await http.get(f"{base}/metrics")).text
         assert 'http_server_requests_total{method="POST",route="/graphql",status="200"}' in metrics
         assert 'langnghe_build_info{python_version="3.13' in metrics
+        assert 'langnghe_gateway_graphql_operations_total{operation_type="query",outcome="ok"}' in (
+            metrics
+        )
+        # The malformed requests above were answered with HTTP 200 and counted as errors.
+        assert 'outcome="error"} ' in metrics
         for port in (stack.ports.nlp_metrics, stack.ports.ingest_metrics):
             scraped = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
             assert "grpc_server_handled_total" in scraped

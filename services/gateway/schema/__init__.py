@@ -6,18 +6,23 @@ from strawberry.extensions import AddValidationRules, MaskErrors, QueryDepthLimi
 from strawberry.schema.config import StrawberryConfig
 
 from services.gateway.schema.errors import should_mask_error
+from services.gateway.schema.metrics import GraphQLMetrics
 from services.gateway.schema.mutation import Mutation
 from services.gateway.schema.query import Query
 
 
-def build_schema(*, max_depth: int = 12, introspection: bool = True) -> strawberry.Schema:
+def build_schema(
+    *, max_depth: int = 12, introspection: bool = True, metrics: GraphQLMetrics | None = None
+) -> strawberry.Schema:
     # Factories, so that every request gets fresh extension state.
-    extensions = [
+    extensions: list = [
         lambda: QueryDepthLimiter(max_depth=max_depth),
         lambda: MaskErrors(should_mask_error=should_mask_error),
     ]
     if not introspection:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    if metrics is not None:
+        extensions.append(metrics.extension())
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
