@@ -215,30 +215,79 @@ ACTORS = (
     "bảo vệ chung cư",
     "đội cứu hộ",
 )
-ACTIONS = (
-    "ghi nhận sự việc",
-    "báo cáo lên phường",
-    "gọi tổng đài 1022",
-    "chụp ảnh gửi lên mạng",
-    "đặt biển cảnh báo",
-    "khơi thông một đoạn cống",
-    "phân luồng xe",
-    "dọn một phần khu vực",
-    "lập biên bản",
-    "hỗ trợ người đi đường",
-    "kiểm tra hiện trường",
-    "thông báo cho cư dân",
-)
+# What people around an event did, by the event's tone, so that details agree with the lead.
+ACTIONS = {
+    "negative": (
+        "ghi nhận sự việc",
+        "báo cáo lên phường",
+        "gọi tổng đài 1022",
+        "chụp ảnh gửi lên mạng",
+        "đặt biển cảnh báo",
+        "khơi thông một đoạn cống",
+        "phân luồng xe",
+        "dọn một phần khu vực",
+        "lập biên bản",
+        "hỗ trợ người đi đường",
+        "kiểm tra hiện trường",
+        "thông báo cho cư dân",
+    ),
+    "positive": (
+        "trồng thêm cây xanh",
+        "dọn vệ sinh sạch sẽ",
+        "hướng dẫn người dân tận tình",
+        "tặng quà cho các em nhỏ",
+        "sơn lại lối đi",
+        "khen ngợi cách làm mới",
+        "chụp ảnh lưu niệm",
+        "mở thêm ghế nghỉ",
+        "cảm ơn chính quyền",
+        "giới thiệu cho hàng xóm",
+        "tổ chức sinh hoạt chung",
+        "chia sẻ niềm vui",
+    ),
+    "neutral": (
+        "thông báo lịch làm việc",
+        "kiểm tra danh sách",
+        "phát tờ hướng dẫn",
+        "ghi nhận ý kiến",
+        "sắp xếp chỗ ngồi",
+        "hướng dẫn đăng ký",
+        "dán thông báo",
+        "kiểm đếm hồ sơ",
+        "trả lời câu hỏi",
+        "cập nhật danh sách",
+        "nhắc lịch hẹn",
+        "chuẩn bị phòng",
+    ),
+}
+# What the person asked says, by tone: {w} witness, {a} age, {s} street, {n} households.
+WITNESS = {
+    "negative": (
+        "{W}, {a} tuổi, sống gần {s}, cho biết khoảng {n} hộ dân quanh khu vực chịu ảnh hưởng.",
+        "Theo {w} ({a} tuổi), đã có {n} hộ gia đình lên tiếng phản ánh.",
+        "{n} hộ dân ký đơn gửi phường, {w} ({a} tuổi) đại diện cho biết.",
+    ),
+    "positive": (
+        "{W}, {a} tuổi, sống gần {s}, nói rất vui vì khoảng {n} hộ dân được hưởng lợi.",
+        "Theo {w} ({a} tuổi), {n} hộ gia đình quanh đây đều hài lòng.",
+        "{n} hộ dân đã gửi thư cảm ơn phường, {w} ({a} tuổi) cho biết.",
+    ),
+    "neutral": (
+        "{W}, {a} tuổi, sống gần {s}, cho biết khoảng {n} hộ dân đã nhận thông báo.",
+        "Theo {w} ({a} tuổi), {n} hộ gia đình trong khu phố đã đăng ký.",
+        "{n} hộ dân đã được hướng dẫn, {w} ({a} tuổi) cho biết.",
+    ),
+}
 
 
-def _timeline(seed: str) -> str:
+def _timeline(seed: str, tone: str) -> str:
     """What happened when, and at which houses: what makes one event's text its own."""
     hour = 6 + _pick(seed + "h", 14)
     entries = []
     minutes = sorted((_pick(f"{seed}m{k}", 12) * 5 + k * 7) % 60 for k in range(4))
     for k, minute in enumerate(minutes):
         actor = ACTORS[_pick(f"{seed}a{k}", len(ACTORS))]
-        action = ACTIONS[_pick(f"{seed}x{k}", len(ACTIONS))]
+        action = ACTIONS[tone][_pick(f"{seed}x{k}", len(ACTIONS[tone]))]
         entries.append(f"Lúc {hour} giờ {minute:02d}, {actor} {action}.")
     alleys = []
     for k in range(5):
@@ -281,14 +330,11 @@ def story(
     households = 3 + _pick(seed + "c", 120)
     body = [
         paragraphs[_pick(seed + "lead", len(paragraphs))].format(**fill),
-        (
-            f"{witness[0].upper()}{witness[1:]}, {age} tuổi, sống gần {street}, cho biết khoảng "
-            f"{households} hộ dân quanh khu vực chịu ảnh hưởng.",
-            f"Theo {witness} ({age} tuổi), đã có {households} hộ gia đình lên tiếng.",
-            f"{households} hộ dân ký đơn gửi phường, {witness} ({age} tuổi) đại diện cho biết.",
-        )[_pick(seed + "v", 3)],
-        _timeline(seed),
-        _timeline(seed + "sau"),
+        WITNESS[sentiment][_pick(seed + "v", 3)].format(
+            W=witness[0].upper() + witness[1:], w=witness, a=age, s=street, n=households
+        ),
+        _timeline(seed, sentiment),
+        _timeline(seed + "sau", sentiment),
     ]
     if syndicated:
         # Wire copy: each outlet retitles it a little and adds its own line.
