@@ -98,10 +98,12 @@ def specs(port: int) -> list[pb.SourceSpec]:
     ]
 
 
-async def graphql_sightings(url: str, seen: dict[str, float], stop: asyncio.Event) -> None:
+async def graphql_sightings(
+    url: str, headers: dict[str, str], seen: dict[str, float], stop: asyncio.Event
+) -> None:
     """Poll the newest documents through GraphQL; note when each URL is first returned."""
     query = "{ documents(first: 100) { edges { node { url } } } }"
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(timeout=30, headers=headers) as http:
         while not stop.is_set():
             response = await http.post(url, json={"query": query})
             now = time.time()
@@ -184,7 +186,9 @@ async def main() -> None:
                 pb.ImportSourcesRequest(sources=specs(fixture_port)), timeout=120
             )
         print(f"registered {imported.created} sources", flush=True)
-        watcher = asyncio.create_task(graphql_sightings(stack.graphql_url, seen, stop))
+        watcher = asyncio.create_task(
+            graphql_sightings(stack.graphql_url, stack.auth_headers, seen, stop)
+        )
         backlog = len(outlets()) * FEED_LENGTH
         drained_at = None
         while time.time() - started < args.seconds:

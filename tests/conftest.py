@@ -59,7 +59,7 @@ async def stack() -> AsyncIterator[Stack]:
 
 @pytest.fixture
 async def graphql(stack: Stack) -> AsyncIterator["GraphQLClient"]:
-    async with httpx.AsyncClient(timeout=30.0) as http:
+    async with httpx.AsyncClient(timeout=30.0, headers=stack.auth_headers) as http:
         yield GraphQLClient(http, stack.graphql_url)
 
 

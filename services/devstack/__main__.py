@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -59,6 +60,10 @@ async def main() -> int:
         f"  nlp gRPC 127.0.0.1:{p.nlp} (metrics :{p.nlp_metrics}),"
         f" ingest gRPC 127.0.0.1:{p.ingest} (metrics :{p.ingest_metrics})\n"
         f"  MongoDB: {stack.mongodb_uri}\n{demo}\n"
+        f"Every GraphQL request needs the administrators' API key (LANGNGHE_ADMIN_KEY"
+        f"{' as you set it' if os.environ.get('LANGNGHE_ADMIN_KEY') else ', made for this run'}):\n"
+        f"  {stack.admin_key}\n"
+        f'In GraphiQL, add under Headers: {{"Authorization": "Bearer {stack.admin_key}"}}\n\n'
         f"A first query to try in GraphiQL:\n{FIRST_QUERY}\n\nCtrl-C stops everything.\n",
         flush=True,
     )

@@ -21,7 +21,7 @@ async def main() -> int:
     stack = Stack(ports=Ports.free(), demo=True, demo_period_s=30)
     await stack.start()
     try:
-        async with httpx.AsyncClient(timeout=30) as http:
+        async with httpx.AsyncClient(timeout=30, headers=stack.auth_headers) as http:
             await http.post(
                 stack.graphql_url,
                 json={

@@ -1,6 +1,7 @@
 """The four processes of a local Lắng Nghe, started in dependency order and stopped in reverse."""
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from services.devstack.processes import (
     http_ready,
     tcp_open,
 )
+from services.gateway.auth import new_key
 from services.ingest.seed import import_registry
 
 DEMO_REGISTRY = Path(__file__).resolve().parents[2] / "seeds" / "demo.yaml"
@@ -27,6 +29,10 @@ class Stack:
     demo: bool = False
     # Seconds between two stories of one demo outlet.
     demo_period_s: float = 120.0
+    # The administrators' API key: LANGNGHE_ADMIN_KEY when set, else a new one for this run.
+    admin_key: str = field(
+        default_factory=lambda: os.environ.get("LANGNGHE_ADMIN_KEY") or new_key()
+    )
 
     def __post_init__(self) -> None:
         p = self.ports
@@ -89,9 +95,14 @@ class Stack:
                 "LANGNGHE_GATEWAY_PORT": str(p.gateway),
                 "LANGNGHE_GATEWAY_MONGODB_URI": uri,
                 "LANGNGHE_GATEWAY_INGEST_TARGET": f"127.0.0.1:{p.ingest}",
+                "LANGNGHE_ADMIN_KEY": self.admin_key,
                 **self.env.get("gateway", {}),
             },
         )
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_key}"}
 
     @property
     def graphql_url(self) -> str:

@@ -5,12 +5,14 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Request
 from litestar.datastructures import State
+from litestar.exceptions import NotAuthorizedException
 from strawberry.litestar import make_graphql_controller
 
 from langnghe.ingest.v1 import ingest_pb2_grpc
 from services.common.grpc_client import open_channel
 from services.common.metrics import new_registry
 from services.common.mongo import connect, database
+from services.gateway.auth import SCOPES, ApiKeyStore, Principal
 from services.gateway.bot import bot_page
 from services.gateway.health import healthz, readyz
 from services.gateway.observability import HttpMetrics, metrics_endpoint, observability_middleware
@@ -19,6 +21,25 @@ from services.gateway.schema import build_schema
 from services.gateway.schema.context import Context
 from services.gateway.schema.metrics import GraphQLMetrics
 from services.gateway.settings import GatewaySettings
+
+
+async def authenticate(request: Request, keys: ApiKeyStore, *, ide: bool) -> Principal | None:
+    """The caller's principal from ``Authorization: Bearer <key>``; 401 without a valid key.
+
+    The GraphiQL page itself (a browser's GET for HTML, in development) needs no key; the
+    queries it sends do.
+    """
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and key.strip():
+        principal = await keys.authenticate(key.strip())
+        if principal is not None:
+            return principal
+    elif ide and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+        return None
+    raise NotAuthorizedException(
+        "a valid API key is required: Authorization: Bearer <key>",
+        headers={"WWW-Authenticate": 'Bearer realm="langnghe"'},
+    )
 
 
 def create_app(settings: GatewaySettings) -> Litestar:
@@ -35,6 +56,12 @@ def create_app(settings: GatewaySettings) -> Litestar:
         app.state.ingest_channel = channel
         app.state.documents = DocumentRepository(database(mongo))
         app.state.ingest = ingest_pb2_grpc.IngestServiceStub(channel)
+        app.state.api_keys = ApiKeyStore(database(mongo))
+        await app.state.api_keys.ensure_indexes()
+        if settings.admin_key:
+            await app.state.api_keys.ensure(
+                settings.admin_key, unit="administrators", scopes=list(SCOPES), name="admin"
+            )
         try:
             yield
         finally:
@@ -44,6 +71,8 @@ def create_app(settings: GatewaySettings) -> Litestar:
     async def context_getter(request: Request) -> Context:
         state = request.app.state
         return Context(
+            api_keys=state.api_keys,
+            principal=await authenticate(request, state.api_keys, ide=dev),
             settings=settings,
             documents=state.documents,
             ingest=state.ingest,

@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings, mongodb_uri_field
@@ -27,3 +27,10 @@ class GatewaySettings(ServiceSettings):
     # Who runs this deployment, shown on /bot, the page the collector's User-Agent names.
     operator_name: str = "the deploying city government"
     operator_contact: str = ""
+    # The administrators' API key (all scopes), created at start-up if it does not exist.
+    admin_key: str = Field(
+        default="",
+        validation_alias=AliasChoices(
+            "admin_key", "LANGNGHE_GATEWAY_ADMIN_KEY", "LANGNGHE_ADMIN_KEY"
+        ),
+    )

@@ -156,7 +156,9 @@ async def test_probes_metrics_and_request_ids(stack: Stack) -> None:
         assert ready.status_code == 200
         assert ready.json()["checks"] == {"mongodb": "ok", "ingest": "ok"}
         response = await http.post(
-            f"{base}/graphql", json={"query": "{ __typename }"}, headers={"X-Request-ID": "abc-123"}
+            f"{base}/graphql",
+            json={"query": "{ __typename }"},
+            headers={"X-Request-ID": "abc-123", **stack.auth_headers},
         )
         assert response.headers["x-request-id"] == "abc-123"
         metrics = (await http.get(f"{base}/metrics")).text
@@ -178,6 +180,66 @@ async def test_oversized_body_is_refused_with_413(stack: Stack) -> None:
         response = await http.post(
             stack.graphql_url,
             content=b'{"query": "' + b"x" * (3 * 1024 * 1024) + b'"}',
-            headers={"content-type": "application/json"},
+            headers={"content-type": "application/json", **stack.auth_headers},
         )
     assert response.status_code == 413
+
+
+ME = "{ documents(first: 1) { totalCount } }"
+
+
+async def test_every_request_needs_a_valid_key(stack: Stack) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        missing = await http.post(stack.graphql_url, json={"query": ME})
+        wrong = await http.post(
+            stack.graphql_url, json={"query": ME}, headers={"Authorization": "Bearer ln_sai"}
+        )
+    for response in (missing, wrong):
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_keys_carry_scopes_and_can_be_revoked(graphql: GraphQLClient, stack: Stack) -> None:
+    created = await graphql(
+        """mutation { createApiKey(input: {unit: "UBND phường Bến Nghé", scopes: ["read"],
+        name: "bảng tin"}) { key apiKey { id unit scopes prefix } userErrors { code } } }"""
+    )
+    payload = created["data"]["createApiKey"]
+    key, api_key = payload["key"], payload["apiKey"]
+    assert key.startswith("ln_")
+    assert api_key["scopes"] == ["read"]
+    assert key.startswith(api_key["prefix"])
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(timeout=10, headers=headers) as http:
+        read = (await http.post(stack.graphql_url, json={"query": ME})).json()
+        assert isinstance(read["data"]["documents"]["totalCount"], int)
+        write = (
+            await http.post(
+                stack.graphql_url,
+                json={
+                    "query": 'mutation { submitDocument(input: {text: "Tin"}) '
+                    "{ userErrors { code } } }"
+                },
+            )
+        ).json()
+        assert write["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        listed = (await http.post(stack.graphql_url, json={"query": "{ apiKeys { unit } }"})).json()
+        assert listed["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+        revoked = await graphql(
+            "mutation R($id: ID!) { revokeApiKey(id: $id) { apiKey { revokedAt } } }",
+            id=api_key["id"],
+        )
+        assert revoked["data"]["revokeApiKey"]["apiKey"]["revokedAt"]
+        after = await http.post(stack.graphql_url, json={"query": ME})
+        assert after.status_code == 401
+
+    bad = await graphql(
+        'mutation { createApiKey(input: {unit: " ", scopes: ["root"]}) '
+        "{ key userErrors { code field } } }"
+    )
+    assert bad["data"]["createApiKey"]["key"] is None
+    assert {e["code"] for e in bad["data"]["createApiKey"]["userErrors"]} == {"REQUIRED", "INVALID"}
+    keys = await graphql("{ apiKeys { unit prefix } }")
+    units = {k["unit"] for k in keys["data"]["apiKeys"]}
+    assert {"administrators", "UBND phường Bến Nghé"} <= units

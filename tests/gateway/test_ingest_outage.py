@@ -23,7 +23,7 @@ async def test_queries_served_and_submissions_refused_while_ingest_is_down(stack
     base = f"http://127.0.0.1:{port}"
     try:
         await gateway.wait_ready(lambda: http_ready(f"{base}/readyz"), 30)
-        async with httpx.AsyncClient(timeout=20) as http:
+        async with httpx.AsyncClient(timeout=20, headers=stack.auth_headers) as http:
             ready = (await http.get(f"{base}/readyz")).json()
             assert ready["status"] == "degraded"
             assert ready["checks"]["mongodb"] == "ok"

@@ -212,7 +212,7 @@ async def test_stories_are_queryable_through_graphql(demo: Stack, db: AsyncDatab
         story { id documents(first: 20) { totalCount edges { node { id outletUrl: url } } } }
       }
     }"""
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with httpx.AsyncClient(timeout=30, headers=demo.auth_headers) as http:
         body = (
             await http.post(
                 demo.graphql_url, json={"query": query, "variables": {"id": document_id}}

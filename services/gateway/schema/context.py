@@ -4,6 +4,7 @@ from strawberry.litestar import BaseContext
 from strawberry.types import Info as StrawberryInfo
 
 from langnghe.ingest.v1 import ingest_pb2_grpc
+from services.gateway.auth import ApiKeyStore, Principal
 from services.gateway.repository import DocumentRepository
 from services.gateway.settings import GatewaySettings
 
@@ -14,7 +15,10 @@ class Context(BaseContext, kw_only=True):
     settings: GatewaySettings
     documents: DocumentRepository
     ingest: ingest_pb2_grpc.IngestServiceStub
+    api_keys: ApiKeyStore
     request_id: str
+    # None only for the GraphiQL page in development.
+    principal: Principal | None
 
 
 type Info = StrawberryInfo[Context, None]

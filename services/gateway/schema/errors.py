@@ -15,6 +15,8 @@ class UserErrorCode(Enum):
     INVALID = "INVALID"
     INVALID_URL = "INVALID_URL"
     IN_FUTURE = "IN_FUTURE"
+    DUPLICATE = "DUPLICATE"
+    NOT_FOUND = "NOT_FOUND"
 
 
 @strawberry.type(description="An input the caller can correct; nothing was changed.")

@@ -10,9 +10,11 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from langnghe.ingest.v1 import ingest_pb2
 from services.common.errors import invalid_input_from_rpc_error
+from services.gateway.schema.api_keys import create_api_key, revoke_api_key
 from services.gateway.schema.context import Info
 from services.gateway.schema.document import Document
 from services.gateway.schema.errors import ApiError, UserError
+from services.gateway.schema.permissions import requires
 
 # A time without a zone, from a Vietnamese source, means Vietnamese time.
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -40,7 +42,8 @@ class SubmitDocumentPayload:
 class Mutation:
     @strawberry.mutation(
         description="Store a document (once per distinct text) and analyse it; "
-        "if analysis is not possible now it is retried until it succeeds."
+        "if analysis is not possible now it is retried until it succeeds.",
+        permission_classes=[requires("documents:write")],
     )
     async def submit_document(
         self, info: Info, input: SubmitDocumentInput
@@ -79,3 +82,14 @@ class Mutation:
         return SubmitDocumentPayload(
             document=Document.from_record(found[ObjectId(response.document_id)]), user_errors=[]
         )
+
+    create_api_key = strawberry.mutation(
+        resolver=create_api_key,
+        description="A new API key for a city unit; the key is in the answer, and only there.",
+        permission_classes=[requires("keys:admin")],
+    )
+    revoke_api_key = strawberry.mutation(
+        resolver=revoke_api_key,
+        description="Revoke a key; calls with it fail within 30 seconds everywhere.",
+        permission_classes=[requires("keys:admin")],
+    )

@@ -3,6 +3,7 @@
 import strawberry
 from strawberry import relay
 
+from services.gateway.schema.api_keys import ApiKey
 from services.gateway.schema.context import Info
 from services.gateway.schema.document import (
     Document,
@@ -11,21 +12,28 @@ from services.gateway.schema.document import (
     document_page,
 )
 from services.gateway.schema.errors import bad_input
+from services.gateway.schema.permissions import requires
 from services.gateway.schema.story import Story
 
 
 @strawberry.type
 class Query:
-    node: relay.Node | None = relay.node()
+    node: relay.Node | None = relay.node(permission_classes=[requires("read")])
 
-    @strawberry.field(description="One document by its global id; null when there is none.")
+    @strawberry.field(
+        description="One document by its global id; null when there is none.",
+        permission_classes=[requires("read")],
+    )
     async def document(self, info: Info, id: relay.GlobalID) -> Document | None:
         if id.type_name != "Document":
             raise bad_input(f"{id} is the id of a {id.type_name}, not a Document")
         (node,) = await Document.resolve_nodes(info=info, node_ids=[id.node_id])
         return node
 
-    @strawberry.field(description="Documents, newest first, at most 100 a page.")
+    @strawberry.field(
+        description="Documents, newest first, at most 100 a page.",
+        permission_classes=[requires("read")],
+    )
     async def documents(
         self,
         info: Info,
@@ -36,9 +44,19 @@ class Query:
         flt = filter.to_filter() if filter else DocumentFilterInput().to_filter()
         return await document_page(info, flt, first, after)
 
-    @strawberry.field(description="One story by its global id; null when there is none.")
+    @strawberry.field(
+        description="One story by its global id; null when there is none.",
+        permission_classes=[requires("read")],
+    )
     async def story(self, info: Info, id: relay.GlobalID) -> Story | None:
         if id.type_name != "Story":
             raise bad_input(f"{id} is the id of a {id.type_name}, not a Story")
         (node,) = await Story.resolve_nodes(info=info, node_ids=[id.node_id])
         return node
+
+    @strawberry.field(
+        description="API keys: every unit's for administrators.",
+        permission_classes=[requires("keys:admin")],
+    )
+    async def api_keys(self, info: Info, unit: str | None = None) -> list[ApiKey]:
+        return [ApiKey.from_record(r) for r in await info.context.api_keys.list_keys(unit)]

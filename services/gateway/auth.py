@@ -1,0 +1,121 @@
+"""API keys: each belongs to a city unit and carries scopes; only their SHA-256 is stored.
+
+Keys are 256 random bits, so a plain SHA-256 is enough to keep a database leak from revealing
+them (a slow password hash protects guessable secrets, which these are not). A key is shown
+once, when it is created; afterwards only its prefix identifies it.
+"""
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.common.validation import FieldViolation, InvalidInputError, NotFoundError
+
+API_KEYS = "api_keys"
+KEY_PREFIX = "ln_"
+SCOPES = ("read", "documents:write", "feedback:write", "sources:admin", "keys:admin")
+# Revocation takes effect everywhere within this many seconds.
+CACHE_TTL_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a key of a city unit, with its scopes."""
+
+    key_id: ObjectId
+    unit: str
+    scopes: frozenset[str]
+
+    def may(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+class ApiKeyStore:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self._keys = db[API_KEYS]
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+
+    async def ensure_indexes(self) -> None:
+        await self._keys.create_indexes(
+            [IndexModel([("key_hash", ASCENDING)], name="key_hash_unique", unique=True)]
+        )
+
+    async def create(
+        self, *, unit: str, scopes: list[str], name: str = "", key: str | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """A new key for ``unit``; returns the key itself (shown once) and its record."""
+        unit = unit.strip()
+        violations = []
+        if not unit:
+            violations.append(FieldViolation("unit", "REQUIRED", "a key belongs to a city unit"))
+        unknown = sorted(set(scopes) - set(SCOPES))
+        if unknown or not scopes:
+            violations.append(
+                FieldViolation("scopes", "INVALID", f"scopes must be some of {', '.join(SCOPES)}")
+            )
+        if violations:
+            raise InvalidInputError(violations)
+        key = key or new_key()
+        record = {
+            "key_hash": hash_key(key),
+            "prefix": key[:10],
+            "unit": unit,
+            "name": name.strip(),
+            "scopes": sorted(set(scopes)),
+            "created_at": datetime.now(UTC),
+            "revoked_at": None,
+        }
+        result = await self._keys.insert_one(record)
+        return key, {**record, "_id": result.inserted_id}
+
+    async def ensure(self, key: str, *, unit: str, scopes: list[str], name: str) -> None:
+        """Make sure ``key`` exists (the administrators' key from the environment)."""
+        if await self._keys.find_one({"key_hash": hash_key(key)}) is None:
+            await self.create(unit=unit, scopes=scopes, name=name, key=key)
+
+    async def revoke(self, key_id: ObjectId) -> dict[str, Any]:
+        record = await self._keys.find_one_and_update(
+            {"_id": key_id, "revoked_at": None},
+            {"$set": {"revoked_at": datetime.now(UTC)}},
+            return_document=True,
+        )
+        if record is None:
+            raise NotFoundError(f"no active API key with id {key_id}")
+        self._cache.clear()
+        return record
+
+    async def list_keys(self, unit: str | None = None) -> list[dict[str, Any]]:
+        query = {"unit": unit} if unit else {}
+        return await self._keys.find(query, {"key_hash": 0}).sort("_id", 1).to_list()
+
+    async def authenticate(self, key: str) -> Principal | None:
+        """The principal of an active key, or None; answers from a short cache when it can."""
+        digest = hash_key(key)
+        cached = self._cache.get(digest)
+        if cached and time.monotonic() - cached[0] < CACHE_TTL_S:
+            return cached[1]
+        record = await self._keys.find_one({"key_hash": digest, "revoked_at": None})
+        principal = (
+            Principal(record["_id"], record["unit"], frozenset(record["scopes"]))
+            if record
+            else None
+        )
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = (time.monotonic(), principal)
+        return principal
