@@ -216,11 +216,12 @@ async def main() -> None:
             if d["url"] in seen:
                 delays.append(seen[d["url"]] - d["published_at"].timestamp())
         stories_of_wire: dict[str, set] = defaultdict(set)
+        index_of = {slug: i for i, (slug, _, _) in enumerate(outlets())}
         async for d in documents.find({}, {"url": 1, "story_id": 1}):
             slug, page = d["url"].rsplit("/", 2)[-2:]
             number = int(page.removesuffix(".html").rsplit("-", 1)[1])
             if number % 4 == 0:
-                group = next(i for i, o in enumerate(outlets()) if o[0] == slug) // 8
+                group = index_of[slug] // 8
                 stories_of_wire[f"{number}/{group}"].add(d["story_id"])
         duplicate_stories = sum(len(s) - 1 for s in stories_of_wire.values())
         async with httpx.AsyncClient(timeout=60) as http:
