@@ -5,7 +5,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Request
 from litestar.datastructures import State
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import HTTPException, NotAuthorizedException
 from strawberry.litestar import make_graphql_controller
 
 from langnghe.ingest.v1 import ingest_pb2_grpc
@@ -16,6 +16,7 @@ from services.gateway.auth import SCOPES, ApiKeyStore, Principal
 from services.gateway.bot import bot_page
 from services.gateway.health import healthz, readyz
 from services.gateway.observability import HttpMetrics, metrics_endpoint, observability_middleware
+from services.gateway.ratelimit import RateLimiter
 from services.gateway.repository import DocumentRepository
 from services.gateway.schema import build_schema
 from services.gateway.schema.context import Context
@@ -68,11 +69,24 @@ def create_app(settings: GatewaySettings) -> Litestar:
             await channel.close()
             await mongo.close()
 
+    limiter = RateLimiter(settings.rate_limit_per_minute)
+
     async def context_getter(request: Request) -> Context:
         state = request.app.state
+        principal = await authenticate(request, state.api_keys, ide=dev)
+        quota = None
+        if principal is not None:
+            quota = limiter.take(principal.key_id, principal.rate_per_minute)
+            if quota.retry_after_s:
+                raise HTTPException(
+                    status_code=429,
+                    detail=f"this API key's limit of {quota.limit} requests a minute is spent",
+                    headers=quota.headers(),
+                )
         return Context(
             api_keys=state.api_keys,
-            principal=await authenticate(request, state.api_keys, ide=dev),
+            principal=principal,
+            quota=quota,
             settings=settings,
             documents=state.documents,
             ingest=state.ingest,

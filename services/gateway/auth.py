@@ -32,6 +32,8 @@ class Principal:
     key_id: ObjectId
     unit: str
     scopes: frozenset[str]
+    # Requests a minute; None: the gateway's default.
+    rate_per_minute: int | None = None
 
     def may(self, scope: str) -> bool:
         return scope in self.scopes
@@ -56,7 +58,13 @@ class ApiKeyStore:
         )
 
     async def create(
-        self, *, unit: str, scopes: list[str], name: str = "", key: str | None = None
+        self,
+        *,
+        unit: str,
+        scopes: list[str],
+        name: str = "",
+        key: str | None = None,
+        rate_per_minute: int | None = None,
     ) -> tuple[str, dict[str, Any]]:
         """A new key for ``unit``; returns the key itself (shown once) and its record."""
         unit = unit.strip()
@@ -67,6 +75,10 @@ class ApiKeyStore:
         if unknown or not scopes:
             violations.append(
                 FieldViolation("scopes", "INVALID", f"scopes must be some of {', '.join(SCOPES)}")
+            )
+        if rate_per_minute is not None and not 1 <= rate_per_minute <= 100_000:
+            violations.append(
+                FieldViolation("ratePerMinute", "INVALID", "ratePerMinute must be 1 to 100,000")
             )
         if violations:
             raise InvalidInputError(violations)
@@ -79,6 +91,7 @@ class ApiKeyStore:
             "scopes": sorted(set(scopes)),
             "created_at": datetime.now(UTC),
             "revoked_at": None,
+            "rate_per_minute": rate_per_minute,
         }
         result = await self._keys.insert_one(record)
         return key, {**record, "_id": result.inserted_id}
@@ -111,7 +124,12 @@ class ApiKeyStore:
             return cached[1]
         record = await self._keys.find_one({"key_hash": digest, "revoked_at": None})
         principal = (
-            Principal(record["_id"], record["unit"], frozenset(record["scopes"]))
+            Principal(
+                record["_id"],
+                record["unit"],
+                frozenset(record["scopes"]),
+                record.get("rate_per_minute"),
+            )
             if record
             else None
         )

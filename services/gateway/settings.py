@@ -27,6 +27,8 @@ class GatewaySettings(ServiceSettings):
     # Who runs this deployment, shown on /bot, the page the collector's User-Agent names.
     operator_name: str = "the deploying city government"
     operator_contact: str = ""
+    # Requests a minute an API key may make, unless the key carries its own limit.
+    rate_limit_per_minute: int = Field(default=600, ge=1)
     # The administrators' API key (all scopes), created at start-up if it does not exist.
     admin_key: str = Field(
         default="",

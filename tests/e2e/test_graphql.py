@@ -243,3 +243,26 @@ async def test_keys_carry_scopes_and_can_be_revoked(graphql: GraphQLClient, stac
     keys = await graphql("{ apiKeys { unit prefix } }")
     units = {k["unit"] for k in keys["data"]["apiKeys"]}
     assert {"administrators", "UBND phường Bến Nghé"} <= units
+
+
+async def test_rate_limits_per_key(graphql: GraphQLClient, stack: Stack) -> None:
+    created = await graphql(
+        """mutation { createApiKey(input: {unit: "Sở Giao thông", scopes: ["read"],
+        ratePerMinute: 3}) { key apiKey { ratePerMinute } } }"""
+    )
+    key = created["data"]["createApiKey"]["key"]
+    assert created["data"]["createApiKey"]["apiKey"]["ratePerMinute"] == 3
+    query = {"query": "{ rateLimit { limit remaining resetSeconds } }"}
+    async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {key}"}) as http:
+        answers = [await http.post(stack.graphql_url, json=query) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert [a.headers["ratelimit-remaining"] for a in answers] == ["2", "1", "0", "0"]
+    assert all(a.headers["ratelimit-limit"] == "3" for a in answers)
+    assert answers[0].json()["data"]["rateLimit"] == {
+        "limit": 3,
+        "remaining": 2,
+        "resetSeconds": 20,
+    }
+    refused = answers[3]
+    assert int(refused.headers["retry-after"]) >= 1
+    assert "limit of 3 requests a minute" in refused.text

@@ -9,6 +9,7 @@ from services.gateway.schema.errors import should_mask_error
 from services.gateway.schema.metrics import GraphQLMetrics
 from services.gateway.schema.mutation import Mutation
 from services.gateway.schema.query import Query
+from services.gateway.schema.ratelimit import RateLimitHeaders
 
 
 def build_schema(
@@ -23,6 +24,7 @@ def build_schema(
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     if metrics is not None:
         extensions.append(metrics.extension())
+    extensions.append(RateLimitHeaders)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,

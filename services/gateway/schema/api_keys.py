@@ -19,6 +19,7 @@ class ApiKey:
     unit: str
     name: str
     scopes: list[str]
+    rate_per_minute: int | None
     created_at: datetime
     revoked_at: datetime | None
 
@@ -30,6 +31,7 @@ class ApiKey:
             unit=record["unit"],
             name=record.get("name", ""),
             scopes=record["scopes"],
+            rate_per_minute=record.get("rate_per_minute"),
             created_at=record["created_at"],
             revoked_at=record.get("revoked_at"),
         )
@@ -42,6 +44,9 @@ class CreateApiKeyInput:
         description="Some of: read, documents:write, feedback:write, sources:admin, keys:admin."
     )
     name: str = ""
+    rate_per_minute: int | None = strawberry.field(
+        default=None, description="Requests a minute; the gateway's default when not given."
+    )
 
 
 @strawberry.type
@@ -60,7 +65,10 @@ class RevokeApiKeyPayload:
 async def create_api_key(info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:
     try:
         key, record = await info.context.api_keys.create(
-            unit=input.unit, scopes=input.scopes, name=input.name
+            unit=input.unit,
+            scopes=input.scopes,
+            name=input.name,
+            rate_per_minute=input.rate_per_minute,
         )
     except InvalidInputError as error:
         return CreateApiKeyPayload(

@@ -5,6 +5,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from langnghe.ingest.v1 import ingest_pb2_grpc
 from services.gateway.auth import ApiKeyStore, Principal
+from services.gateway.ratelimit import Quota
 from services.gateway.repository import DocumentRepository
 from services.gateway.settings import GatewaySettings
 
@@ -19,6 +20,8 @@ class Context(BaseContext, kw_only=True):
     request_id: str
     # None only for the GraphiQL page in development.
     principal: Principal | None
+    # What is left of the caller's rate limit after this request.
+    quota: Quota | None = None
 
 
 type Info = StrawberryInfo[Context, None]

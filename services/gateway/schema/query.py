@@ -13,6 +13,7 @@ from services.gateway.schema.document import (
 )
 from services.gateway.schema.errors import bad_input
 from services.gateway.schema.permissions import requires
+from services.gateway.schema.ratelimit import RateLimit, rate_limit
 from services.gateway.schema.story import Story
 
 
@@ -53,6 +54,10 @@ class Query:
             raise bad_input(f"{id} is the id of a {id.type_name}, not a Story")
         (node,) = await Story.resolve_nodes(info=info, node_ids=[id.node_id])
         return node
+
+    rate_limit: RateLimit | None = strawberry.field(
+        resolver=rate_limit, description="The calling key's rate limit."
+    )
 
     @strawberry.field(
         description="API keys: every unit's for administrators.",
