@@ -12,6 +12,7 @@ from langnghe.ingest.v1 import ingest_pb2_grpc
 from services.common.grpc_client import open_channel
 from services.common.metrics import new_registry
 from services.common.mongo import connect, database
+from services.gateway.audit import AuditLog
 from services.gateway.auth import SCOPES, ApiKeyStore, Principal
 from services.gateway.bot import bot_page
 from services.gateway.health import healthz, readyz
@@ -59,6 +60,8 @@ def create_app(settings: GatewaySettings) -> Litestar:
         app.state.ingest = ingest_pb2_grpc.IngestServiceStub(channel)
         app.state.api_keys = ApiKeyStore(database(mongo))
         await app.state.api_keys.ensure_indexes()
+        app.state.audit = AuditLog(database(mongo))
+        await app.state.audit.ensure_indexes()
         if settings.admin_key:
             await app.state.api_keys.ensure(
                 settings.admin_key, unit="administrators", scopes=list(SCOPES), name="admin"
@@ -85,6 +88,7 @@ def create_app(settings: GatewaySettings) -> Litestar:
                 )
         return Context(
             api_keys=state.api_keys,
+            audit=state.audit,
             principal=principal,
             quota=quota,
             settings=settings,

@@ -266,3 +266,28 @@ async def test_rate_limits_per_key(graphql: GraphQLClient, stack: Stack) -> None
     refused = answers[3]
     assert int(refused.headers["retry-after"]) >= 1
     assert "limit of 3 requests a minute" in refused.text
+
+
+async def test_every_operation_is_audited_with_its_unit_and_outcome(
+    graphql: GraphQLClient, stack: Stack
+) -> None:
+    created = await graphql(
+        'mutation { createApiKey(input: {unit: "UBND xã Cần Giờ", scopes: ["read"]}) { key } }'
+    )
+    key = created["data"]["createApiKey"]["key"]
+    async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {key}"}) as http:
+        await http.post(
+            stack.graphql_url, json={"query": "query BangTin { documents { totalCount } }"}
+        )
+        await http.post(stack.graphql_url, json={"query": "query Cam { apiKeys { unit } }"})
+    log = await graphql(
+        'query { auditLog(unit: "UBND xã Cần Giờ", first: 10) '
+        "{ edges { node { unit operationName operationType outcome requestId } } } }"
+    )
+    entries = [e["node"] for e in log["data"]["auditLog"]["edges"]]
+    assert [(e["operationName"], e["outcome"]) for e in entries] == [
+        ("Cam", "error"),
+        ("BangTin", "ok"),
+    ]
+    assert all(e["unit"] == "UBND xã Cần Giờ" and e["operationType"] == "query" for e in entries)
+    assert all(e["requestId"] for e in entries)

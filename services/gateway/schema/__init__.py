@@ -5,6 +5,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import AddValidationRules, MaskErrors, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 
+from services.gateway.schema.audit import RecordOperations
 from services.gateway.schema.errors import should_mask_error
 from services.gateway.schema.metrics import GraphQLMetrics
 from services.gateway.schema.mutation import Mutation
@@ -24,7 +25,7 @@ def build_schema(
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     if metrics is not None:
         extensions.append(metrics.extension())
-    extensions.append(RateLimitHeaders)
+    extensions.extend([RateLimitHeaders, RecordOperations])
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,

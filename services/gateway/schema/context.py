@@ -4,6 +4,7 @@ from strawberry.litestar import BaseContext
 from strawberry.types import Info as StrawberryInfo
 
 from langnghe.ingest.v1 import ingest_pb2_grpc
+from services.gateway.audit import AuditLog
 from services.gateway.auth import ApiKeyStore, Principal
 from services.gateway.ratelimit import Quota
 from services.gateway.repository import DocumentRepository
@@ -17,6 +18,7 @@ class Context(BaseContext, kw_only=True):
     documents: DocumentRepository
     ingest: ingest_pb2_grpc.IngestServiceStub
     api_keys: ApiKeyStore
+    audit: AuditLog
     request_id: str
     # None only for the GraphiQL page in development.
     principal: Principal | None

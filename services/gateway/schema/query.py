@@ -4,6 +4,7 @@ import strawberry
 from strawberry import relay
 
 from services.gateway.schema.api_keys import ApiKey
+from services.gateway.schema.audit import AuditEntryConnection, audit_log
 from services.gateway.schema.context import Info
 from services.gateway.schema.document import (
     Document,
@@ -55,6 +56,11 @@ class Query:
         (node,) = await Story.resolve_nodes(info=info, node_ids=[id.node_id])
         return node
 
+    audit_log: AuditEntryConnection = strawberry.field(
+        resolver=audit_log,
+        description="Who called what, newest first; administrators see every unit.",
+        permission_classes=[requires("keys:admin")],
+    )
     rate_limit: RateLimit | None = strawberry.field(
         resolver=rate_limit, description="The calling key's rate limit."
     )
