@@ -98,7 +98,11 @@ def create_app(settings: GatewaySettings) -> Litestar:
         )
 
     schema = build_schema(
-        max_depth=settings.max_query_depth, introspection=dev, metrics=GraphQLMetrics(registry)
+        max_depth=settings.max_query_depth,
+        max_tokens=settings.max_query_tokens,
+        max_aliases=settings.max_query_aliases,
+        introspection=dev,
+        metrics=GraphQLMetrics(registry),
     )
     graphql = make_graphql_controller(
         schema,

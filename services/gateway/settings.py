@@ -23,7 +23,10 @@ class GatewaySettings(ServiceSettings):
     ingest_timeout_s: float = Field(default=15.0, gt=0)
     # A 100,000-character Vietnamese text is about 300 kB of UTF-8; leave room for the rest.
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Limits that stop a single request from costing the server much: nesting, size, aliases.
     max_query_depth: int = Field(default=12, ge=1)
+    max_query_tokens: int = Field(default=2_000, ge=10)
+    max_query_aliases: int = Field(default=15, ge=0)
     # Who runs this deployment, shown on /bot, the page the collector's User-Agent names.
     operator_name: str = "the deploying city government"
     operator_contact: str = ""

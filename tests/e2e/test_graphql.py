@@ -26,6 +26,17 @@ query Documents($filter: DocumentFilterInput, $first: Int, $after: String) {
 }"""
 
 
+def _deep(levels: int) -> str:
+    selection = "id"
+    for _ in range(levels):
+        selection = f"story {{ documents {{ edges {{ node {{ {selection} }} }} }} }}"
+    return f"{{ documents {{ edges {{ node {{ {selection} }} }} }} }}"
+
+
+# Deeper than the gateway's limit of 12 levels.
+DEEP_QUERY = _deep(3)
+
+
 def marker() -> str:
     """A word no other test uses, to find this test's documents by search."""
     return f"maso{uuid.uuid4().hex[:10]}"
@@ -137,6 +148,17 @@ async def test_invalid_input_gets_user_errors_and_stores_nothing(
         (DOCUMENTS, {"first": 101}, "between 1 and 100"),
         (DOCUMENTS, {"after": "không-phải-cursor"}, "not a cursor"),
         ("{ documents { edges { node { secret } } } }", {}, "secret"),
+        (
+            "{ " + " ".join(f"a{i}: documents {{ totalCount }}" for i in range(16)) + " }",
+            {},
+            "aliases",
+        ),
+        ("{ documents { totalCount " + "__typename " * 2_000 + "} }", {}, "token"),
+        (
+            DEEP_QUERY,
+            {},
+            "depth",
+        ),
     ],
 )
 async def test_malformed_requests_get_graphql_errors_not_500s(

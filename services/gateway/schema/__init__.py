@@ -2,7 +2,13 @@
 
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules, MaskErrors, QueryDepthLimiter
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
 from strawberry.schema.config import StrawberryConfig
 
 from services.gateway.schema.audit import RecordOperations
@@ -14,10 +20,17 @@ from services.gateway.schema.ratelimit import RateLimitHeaders
 
 
 def build_schema(
-    *, max_depth: int = 12, introspection: bool = True, metrics: GraphQLMetrics | None = None
+    *,
+    max_depth: int = 12,
+    max_tokens: int = 2_000,
+    max_aliases: int = 15,
+    introspection: bool = True,
+    metrics: GraphQLMetrics | None = None,
 ) -> strawberry.Schema:
     # Factories, so that every request gets fresh extension state.
     extensions: list = [
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
         lambda: QueryDepthLimiter(max_depth=max_depth),
         lambda: MaskErrors(should_mask_error=should_mask_error),
     ]
