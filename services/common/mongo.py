@@ -49,6 +49,8 @@ DOCUMENT_INDEXES = [
     IndexModel([("story_id", ASCENDING), ("_id", DESCENDING)], name="story"),
     IndexModel([("source_id", ASCENDING), ("_id", DESCENDING)], name="source_recent"),
     IndexModel([("sentiment.label", ASCENDING), ("_id", DESCENDING)], name="sentiment_recent"),
+    IndexModel([("timeline_at", DESCENDING), ("_id", DESCENDING)], name="timeline"),
+    IndexModel([("outlet", ASCENDING), ("timeline_at", DESCENDING)], name="outlet_timeline"),
 ]
 
 

@@ -1,6 +1,8 @@
 """Reads documents from MongoDB for the API: filters, keyset pagination, counts."""
 
 from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from bson import ObjectId
@@ -18,9 +20,30 @@ class DocumentFilter:
     search: str | None = None
     sentiment: str | None = None
     story_id: ObjectId | None = None
+    # On the timeline (publication time, or storage time when the source gave none).
+    since: datetime | None = None
+    until: datetime | None = None
+    source_kinds: tuple[str, ...] = ()
+    source_ids: tuple[ObjectId, ...] = ()
+    outlets: tuple[str, ...] = ()
+    language: str | None = None
 
     def to_mongo(self) -> dict[str, Any]:
         query: dict[str, Any] = {}
+        if self.since or self.until:
+            query["timeline_at"] = {
+                **({"$gte": self.since} if self.since else {}),
+                **({"$lt": self.until} if self.until else {}),
+            }
+        for field, values in (
+            ("source_kind", self.source_kinds),
+            ("source_id", self.source_ids),
+            ("outlet", self.outlets),
+        ):
+            if values:
+                query[field] = values[0] if len(values) == 1 else {"$in": list(values)}
+        if self.language:
+            query["language"] = self.language
         if self.search:
             terms = search_terms(self.search)
             if terms:
@@ -30,6 +53,19 @@ class DocumentFilter:
         if self.story_id:
             query["story_id"] = self.story_id
         return query
+
+
+class DocumentOrder(Enum):
+    STORED = "stored"
+    PUBLISHED = "published"
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a page ended: the last document's id, and its timeline time for that order."""
+
+    id: ObjectId
+    timeline_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +83,31 @@ class DocumentRepository:
         return {record["_id"]: record async for record in cursor}
 
     async def page(
-        self, flt: DocumentFilter, *, first: int, after: ObjectId | None
+        self,
+        flt: DocumentFilter,
+        *,
+        first: int,
+        after: Position | None,
+        order: DocumentOrder = DocumentOrder.STORED,
     ) -> DocumentPage:
-        """Newest first; ``after`` is the last id of the previous page (keyset, not offsets)."""
+        """Newest first, by storage or by timeline; ``after`` is where the previous page ended
+        (keyset pagination: stable while documents arrive, and no skipping)."""
         query = flt.to_mongo()
-        if after:
-            query = {**query, "_id": {"$lt": after}}
-        cursor = self._documents.find(query, _PROJECTION).sort("_id", -1).limit(first + 1)
+        if order is DocumentOrder.STORED:
+            sort = [("_id", -1)]
+            if after:
+                query = {**query, "_id": {"$lt": after.id}}
+        else:
+            sort = [("timeline_at", -1), ("_id", -1)]
+            if after:
+                keyset = {
+                    "$or": [
+                        {"timeline_at": {"$lt": after.timeline_at}},
+                        {"timeline_at": after.timeline_at, "_id": {"$lt": after.id}},
+                    ]
+                }
+                query = {"$and": [query, keyset]} if query else keyset
+        cursor = self._documents.find(query, _PROJECTION).sort(sort).limit(first + 1)
         records = await cursor.to_list()
         return DocumentPage(records[:first], len(records) > first)
 

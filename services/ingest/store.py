@@ -118,6 +118,8 @@ class DocumentStore:
             "url": draft.url,
             "published_at": draft.published_at,
             "created_at": now,
+            # Its place on the timeline: when published, or when stored if no date was given.
+            "timeline_at": draft.published_at or now,
             "source_id": origin.source_id,
             "source_kind": origin.source_kind,
             "channel": origin.channel,

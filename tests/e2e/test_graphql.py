@@ -313,3 +313,41 @@ async def test_every_operation_is_audited_with_its_unit_and_outcome(
     ]
     assert all(e["unit"] == "UBND xã Cần Giờ" and e["operationType"] == "query" for e in entries)
     assert all(e["requestId"] for e in entries)
+
+
+async def test_filters_by_time_and_kind_and_orders_by_publication(graphql: GraphQLClient) -> None:
+    tag = marker()
+    published = ["2026-11-20T08:00:00+07:00", "2026-11-25T08:00:00+07:00", "2026-11-22T08:00:00"]
+    for i, at in enumerate(published):
+        await submit(graphql, text=f"Tin số {i} về chợ Bình Tây {tag}", publishedAt=at)
+    query = """
+    query Timeline($filter: DocumentFilterInput, $first: Int, $after: String) {
+      documents(filter: $filter, orderBy: PUBLISHED, first: $first, after: $after) {
+        totalCount
+        edges { node { text publishedAt sourceKind outlet } }
+        pageInfo { hasNextPage endCursor }
+      }
+    }"""
+    first = (await graphql(query, filter={"search": tag}, first=2))["data"]["documents"]
+    assert [e["node"]["text"][:8] for e in first["edges"]] == ["Tin số 1", "Tin số 2"]
+    assert {e["node"]["sourceKind"] for e in first["edges"]} == {"MANUAL"}
+    rest = await graphql(
+        query, filter={"search": tag}, first=2, after=first["pageInfo"]["endCursor"]
+    )
+    assert [e["node"]["text"][:8] for e in rest["data"]["documents"]["edges"]] == ["Tin số 0"]
+
+    # The third was sent without an offset: 08:00 in Ho Chi Minh City is 01:00 UTC.
+    window = {"search": tag, "since": "2026-11-21T00:00:00", "until": "2026-11-23T00:00:00"}
+    inside = (await graphql(query, filter=window))["data"]["documents"]
+    assert inside["totalCount"] == 1
+    assert inside["edges"][0]["node"]["publishedAt"].startswith("2026-11-22T01:00:00")
+    pressed = await graphql(query, filter={"search": tag, "sourceKinds": ["PRESS"]})
+    assert pressed["data"]["documents"]["totalCount"] == 0
+
+    stored_order = await graphql(
+        "query Q($after: String) { documents(after: $after) { totalCount } }",
+        after=first["pageInfo"]["endCursor"],
+    )
+    assert "not a cursor this API issued for this order" in stored_order["errors"][0]["message"]
+    backwards = await graphql(query, filter={**window, "since": "2026-11-24T00:00:00"})
+    assert "since must be before until" in backwards["errors"][0]["message"]

@@ -4,16 +4,17 @@ from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, Self
+from zoneinfo import ZoneInfo
 
 import strawberry
 from bson import ObjectId
 from bson.errors import InvalidId
 from strawberry import relay
 
-from services.gateway.repository import DocumentFilter
+from services.gateway.repository import DocumentFilter, DocumentOrder
 from services.gateway.schema.context import Info
 from services.gateway.schema.errors import bad_input
-from services.gateway.schema.pagination import decode_cursor, encode_cursor, page_size
+from services.gateway.schema.pagination import decode_position, encode_position, page_size
 
 if TYPE_CHECKING:
     from services.gateway.schema.story import Story
@@ -24,6 +25,24 @@ class SentimentLabel(Enum):
     NEGATIVE = "NEGATIVE"
     NEUTRAL = "NEUTRAL"
     POSITIVE = "POSITIVE"
+
+
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+@strawberry.enum(description="Where documents come from.")
+class SourceKind(Enum):
+    PRESS = "press"
+    WEBSITE = "website"
+    SOCIAL = "social"
+    PUSH = "push"
+    MANUAL = "manual"
+
+
+@strawberry.enum(description="How a list of documents is ordered; newest first either way.")
+class DocumentOrderBy(Enum):
+    STORED = "stored"
+    PUBLISHED = "published"
 
 
 @strawberry.enum(description="Whether the nlp service has analysed the document yet.")
@@ -49,6 +68,9 @@ class Document(relay.Node):
     url: str | None
     published_at: datetime | None
     created_at: datetime = strawberry.field(description="When Lắng Nghe stored it.")
+    source_kind: SourceKind
+    outlet: str = strawberry.field(description="The press agency, site or page; may be empty.")
+    language: str | None
     analysis_state: AnalysisState
     sentiment: Sentiment | None = strawberry.field(description="Null until analysed.")
     analyzed_at: datetime | None
@@ -74,6 +96,9 @@ class Document(relay.Node):
             url=record.get("url"),
             published_at=record.get("published_at"),
             created_at=record["created_at"],
+            source_kind=SourceKind(record.get("source_kind", "manual")),
+            outlet=record.get("outlet", ""),
+            language=record.get("language"),
             analysis_state=AnalysisState(record["analysis_state"]),
             sentiment=(
                 Sentiment(
@@ -127,6 +152,13 @@ class DocumentFilterInput:
     story: relay.GlobalID | None = strawberry.field(
         default=None, description="Only the documents of this story."
     )
+    since: datetime | None = strawberry.field(
+        default=None, description="Published (or, undated, stored) at or after this time."
+    )
+    until: datetime | None = strawberry.field(default=None, description="... and before this.")
+    source_kinds: list[SourceKind] | None = None
+    outlets: list[str] | None = None
+    language: str | None = strawberry.field(default=None, description="ISO 639-1, e.g. vi.")
 
     def to_filter(self) -> DocumentFilter:
         story_id = None
@@ -134,22 +166,44 @@ class DocumentFilterInput:
             if self.story.type_name != "Story" or not ObjectId.is_valid(self.story.node_id):
                 raise bad_input(f"{self.story} is not the id of a story")
             story_id = ObjectId(self.story.node_id)
+        if self.since and self.until and self.since >= self.until:
+            raise bad_input("since must be before until")
         return DocumentFilter(
             search=self.search,
             sentiment=self.sentiment.value if self.sentiment else None,
             story_id=story_id,
+            since=_aware(self.since),
+            until=_aware(self.until),
+            source_kinds=tuple(k.value for k in self.source_kinds or ()),
+            outlets=tuple(self.outlets or ()),
+            language=self.language,
         )
 
 
+def _aware(moment: datetime | None) -> datetime | None:
+    """A time without an offset, from a Vietnamese caller, is Vietnamese time."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=VIETNAM)
+    return moment
+
+
 async def document_page(
-    info: Info, flt: DocumentFilter, first: int | None, after: str | None
+    info: Info,
+    flt: DocumentFilter,
+    first: int | None,
+    after: str | None,
+    order: DocumentOrderBy = DocumentOrderBy.STORED,
 ) -> DocumentConnection:
-    """One page of the documents matching ``flt``, newest first."""
+    """One page of the documents matching ``flt``, newest first in ``order``."""
+    sort = DocumentOrder(order.value)
     page = await info.context.documents.page(
-        flt, first=page_size(first), after=decode_cursor(after) if after else None
+        flt,
+        first=page_size(first),
+        after=decode_position(after, sort) if after else None,
+        order=sort,
     )
     edges = [
-        relay.Edge(cursor=encode_cursor(record["_id"]), node=Document.from_record(record))
+        relay.Edge(cursor=encode_position(sort, record), node=Document.from_record(record))
         for record in page.records
     ]
     return DocumentConnection(

@@ -1,7 +1,6 @@
 """The root Mutation type."""
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import grpc
 import strawberry
@@ -12,12 +11,9 @@ from langnghe.ingest.v1 import ingest_pb2
 from services.common.errors import invalid_input_from_rpc_error
 from services.gateway.schema.api_keys import create_api_key, revoke_api_key
 from services.gateway.schema.context import Info
-from services.gateway.schema.document import Document
+from services.gateway.schema.document import VIETNAM, Document
 from services.gateway.schema.errors import ApiError, UserError
 from services.gateway.schema.permissions import requires
-
-# A time without a zone, from a Vietnamese source, means Vietnamese time.
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 @strawberry.input

@@ -10,6 +10,7 @@ from services.gateway.schema.document import (
     Document,
     DocumentConnection,
     DocumentFilterInput,
+    DocumentOrderBy,
     document_page,
 )
 from services.gateway.schema.errors import bad_input
@@ -40,11 +41,12 @@ class Query:
         self,
         info: Info,
         filter: DocumentFilterInput | None = None,
+        order_by: DocumentOrderBy = DocumentOrderBy.STORED,
         first: int | None = None,
         after: str | None = None,
     ) -> DocumentConnection:
         flt = filter.to_filter() if filter else DocumentFilterInput().to_filter()
-        return await document_page(info, flt, first, after)
+        return await document_page(info, flt, first, after, order_by)
 
     @strawberry.field(
         description="One story by its global id; null when there is none.",
