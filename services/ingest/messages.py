@@ -3,10 +3,10 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from langnghe.ingest.v1 import ingest_pb2
+from services.common.proto_enums import enum_to_str, str_to_enum
 from services.common.validation import FieldViolation
 from services.ingest.sources import (
     DEFAULT_MAX_INTERVAL_S,
@@ -19,19 +19,6 @@ _ANALYSIS_STATES = {
     "pending": ingest_pb2.ANALYSIS_STATE_PENDING,
     "analyzed": ingest_pb2.ANALYSIS_STATE_ANALYZED,
 }
-
-
-def enum_to_str(enum: EnumTypeWrapper, prefix: str, value: int) -> str:
-    """SOURCE_KIND_PRESS -> "press"; the unspecified value -> ""."""
-    name = enum.Name(value).removeprefix(prefix).lower()
-    return "" if name == "unspecified" else name
-
-
-def str_to_enum(enum: EnumTypeWrapper, prefix: str, value: str) -> int:
-    try:
-        return enum.Value(prefix + value.upper())
-    except ValueError:
-        return 0
 
 
 def kind_of(value: int) -> str:

@@ -15,7 +15,7 @@ import yaml
 
 from langnghe.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from services.common.grpc_client import open_channel
-from services.ingest.messages import str_to_enum
+from services.common.proto_enums import str_to_enum
 
 SPEC_KEYS = {
     "name",

@@ -14,6 +14,12 @@ from services.gateway.schema.context import Info
 from services.gateway.schema.document import VIETNAM, Document
 from services.gateway.schema.errors import ApiError, UserError
 from services.gateway.schema.permissions import requires
+from services.gateway.schema.sources import (
+    add_source,
+    disable_source,
+    enable_source,
+    update_source,
+)
 
 
 @strawberry.input
@@ -88,4 +94,23 @@ class Mutation:
         resolver=revoke_api_key,
         description="Revoke a key; calls with it fail within 30 seconds everywhere.",
         permission_classes=[requires("keys:admin")],
+    )
+
+    add_source = strawberry.mutation(
+        resolver=add_source,
+        description="Register a source; it is polled from now on.",
+        permission_classes=[requires("sources:admin")],
+    )
+    update_source = strawberry.mutation(
+        resolver=update_source, permission_classes=[requires("sources:admin")]
+    )
+    disable_source = strawberry.mutation(
+        resolver=disable_source,
+        description="Stop polling a source, saying why.",
+        permission_classes=[requires("sources:admin")],
+    )
+    enable_source = strawberry.mutation(
+        resolver=enable_source,
+        description="Poll a source again; its failures are forgotten.",
+        permission_classes=[requires("sources:admin")],
     )

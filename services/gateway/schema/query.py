@@ -16,6 +16,7 @@ from services.gateway.schema.document import (
 from services.gateway.schema.errors import bad_input
 from services.gateway.schema.permissions import requires
 from services.gateway.schema.ratelimit import RateLimit, rate_limit
+from services.gateway.schema.sources import SourceConnection, sources
 from services.gateway.schema.story import Story
 
 
@@ -58,6 +59,11 @@ class Query:
         (node,) = await Story.resolve_nodes(info=info, node_ids=[id.node_id])
         return node
 
+    sources: SourceConnection = strawberry.field(
+        resolver=sources,
+        description="The registry of sources, with each one's health, 100 a page at the most.",
+        permission_classes=[requires("read")],
+    )
     audit_log: AuditEntryConnection = strawberry.field(
         resolver=audit_log,
         description="Who called what, newest first; administrators see every unit.",
