@@ -5,7 +5,6 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Request
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException, NotAuthorizedException
 from strawberry.litestar import make_graphql_controller
 
 from langnghe.ingest.v1 import ingest_pb2_grpc
@@ -13,8 +12,9 @@ from services.common.grpc_client import open_channel
 from services.common.metrics import new_registry
 from services.common.mongo import connect, database
 from services.gateway.audit import AuditLog
-from services.gateway.auth import SCOPES, ApiKeyStore, Principal
+from services.gateway.auth import SCOPES, ApiKeyStore, admit, authenticate
 from services.gateway.bot import bot_page
+from services.gateway.export import export_documents
 from services.gateway.health import healthz, readyz
 from services.gateway.observability import HttpMetrics, metrics_endpoint, observability_middleware
 from services.gateway.ratelimit import RateLimiter
@@ -23,25 +23,6 @@ from services.gateway.schema import build_schema
 from services.gateway.schema.context import Context
 from services.gateway.schema.metrics import GraphQLMetrics
 from services.gateway.settings import GatewaySettings
-
-
-async def authenticate(request: Request, keys: ApiKeyStore, *, ide: bool) -> Principal | None:
-    """The caller's principal from ``Authorization: Bearer <key>``; 401 without a valid key.
-
-    The GraphiQL page itself (a browser's GET for HTML, in development) needs no key; the
-    queries it sends do.
-    """
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and key.strip():
-        principal = await keys.authenticate(key.strip())
-        if principal is not None:
-            return principal
-    elif ide and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
-        return None
-    raise NotAuthorizedException(
-        "a valid API key is required: Authorization: Bearer <key>",
-        headers={"WWW-Authenticate": 'Bearer realm="langnghe"'},
-    )
 
 
 def create_app(settings: GatewaySettings) -> Litestar:
@@ -77,15 +58,7 @@ def create_app(settings: GatewaySettings) -> Litestar:
     async def context_getter(request: Request) -> Context:
         state = request.app.state
         principal = await authenticate(request, state.api_keys, ide=dev)
-        quota = None
-        if principal is not None:
-            quota = limiter.take(principal.key_id, principal.rate_per_minute)
-            if quota.retry_after_s:
-                raise HTTPException(
-                    status_code=429,
-                    detail=f"this API key's limit of {quota.limit} requests a minute is spent",
-                    headers=quota.headers(),
-                )
+        quota = admit(limiter, principal) if principal is not None else None
         return Context(
             api_keys=state.api_keys,
             audit=state.audit,
@@ -112,10 +85,10 @@ def create_app(settings: GatewaySettings) -> Litestar:
         context_getter=context_getter,
     )
     return Litestar(
-        route_handlers=[graphql, healthz, readyz, metrics_endpoint, bot_page],
+        route_handlers=[graphql, healthz, readyz, metrics_endpoint, bot_page, export_documents],
         lifespan=[resources],
         middleware=[observability_middleware(http_metrics)],
-        state=State({"registry": registry, "settings": settings}),
+        state=State({"registry": registry, "settings": settings, "limiter": limiter}),
         request_max_body_size=settings.max_body_bytes,
         debug=False,
         logging_config=None,

@@ -13,10 +13,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
+from litestar import Request
+from litestar.exceptions import HTTPException, NotAuthorizedException
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.validation import FieldViolation, InvalidInputError, NotFoundError
+from services.gateway.ratelimit import Quota, RateLimiter
 
 API_KEYS = "api_keys"
 KEY_PREFIX = "ln_"
@@ -137,3 +140,34 @@ class ApiKeyStore:
             self._cache.clear()
         self._cache[digest] = (time.monotonic(), principal)
         return principal
+
+
+async def authenticate(request: Request, keys: ApiKeyStore, *, ide: bool) -> Principal | None:
+    """The caller's principal from ``Authorization: Bearer <key>``; 401 without a valid key.
+
+    The GraphiQL page itself (a browser's GET for HTML, in development) needs no key; the
+    queries it sends do.
+    """
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and key.strip():
+        principal = await keys.authenticate(key.strip())
+        if principal is not None:
+            return principal
+    elif ide and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+        return None
+    raise NotAuthorizedException(
+        "a valid API key is required: Authorization: Bearer <key>",
+        headers={"WWW-Authenticate": 'Bearer realm="langnghe"'},
+    )
+
+
+def admit(limiter: RateLimiter, principal: Principal) -> Quota:
+    """Spend one request of the caller's rate limit, or refuse with 429 and when to retry."""
+    quota = limiter.take(principal.key_id, principal.rate_per_minute)
+    if quota.retry_after_s:
+        raise HTTPException(
+            status_code=429,
+            detail=f"this API key's limit of {quota.limit} requests a minute is spent",
+            headers=quota.headers(),
+        )
+    return quota

@@ -1,5 +1,6 @@
 """Reads documents from MongoDB for the API: filters, keyset pagination, counts."""
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -110,6 +111,12 @@ class DocumentRepository:
         cursor = self._documents.find(query, _PROJECTION).sort(sort).limit(first + 1)
         records = await cursor.to_list()
         return DocumentPage(records[:first], len(records) > first)
+
+    async def stream(self, flt: DocumentFilter, *, limit: int) -> AsyncIterator[dict[str, Any]]:
+        """Every matching document, newest first, read in batches."""
+        cursor = self._documents.find(flt.to_mongo(), _PROJECTION).sort("_id", -1).limit(limit)
+        async for record in cursor.batch_size(500):
+            yield record
 
     async def existing_stories(self, ids: list[ObjectId]) -> set[ObjectId]:
         """Which of ``ids`` name a story that still has documents."""
