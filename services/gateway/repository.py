@@ -118,6 +118,36 @@ class DocumentRepository:
         async for record in cursor.batch_size(500):
             yield record
 
+    async def sentiment_counts(
+        self, flt: DocumentFilter, *, unit: str, timezone: str
+    ) -> list[tuple[str, dict[str | None, int]]]:
+        """(bucket start as ISO text in ``timezone``, {label: count}) for each hour or day."""
+        fmt = "%Y-%m-%dT%H:00:00" if unit == "hour" else "%Y-%m-%dT00:00:00"
+        cursor = await self._documents.aggregate(
+            [
+                {"$match": flt.to_mongo()},
+                {
+                    "$group": {
+                        "_id": {
+                            "bucket": {
+                                "$dateToString": {
+                                    "format": fmt,
+                                    "date": "$timeline_at",
+                                    "timezone": timezone,
+                                }
+                            },
+                            "label": "$sentiment.label",
+                        },
+                        "n": {"$sum": 1},
+                    }
+                },
+            ]
+        )
+        buckets: dict[str, dict[str | None, int]] = {}
+        async for row in cursor:
+            buckets.setdefault(row["_id"]["bucket"], {})[row["_id"].get("label")] = row["n"]
+        return sorted(buckets.items())
+
     async def existing_stories(self, ids: list[ObjectId]) -> set[ObjectId]:
         """Which of ``ids`` name a story that still has documents."""
         return set(await self._documents.distinct("story_id", {"story_id": {"$in": ids}}))

@@ -351,3 +351,31 @@ async def test_filters_by_time_and_kind_and_orders_by_publication(graphql: Graph
     assert "not a cursor this API issued for this order" in stored_order["errors"][0]["message"]
     backwards = await graphql(query, filter={**window, "since": "2026-11-24T00:00:00"})
     assert "since must be before until" in backwards["errors"][0]["message"]
+
+
+async def test_sentiment_timeline_in_city_days_and_weeks(graphql: GraphQLClient) -> None:
+    tag = marker()
+    # 00:30 on 25 Nov in Ho Chi Minh City is 17:30 on 24 Nov in UTC: a UTC calendar would put
+    # the last two on one day; the city's puts them on two.
+    for text, at in (
+        (f"Kẹt xe nghiêm trọng, người dân bức xúc {tag}", "2026-11-23T10:00:00+07:00"),
+        (f"Ngập nặng, xe chết máy hàng loạt, rất tệ {tag}", "2026-11-24T23:30:00+07:00"),
+        (f"Ngập sâu, cống tắc, hôi thối khó chịu {tag}", "2026-11-25T00:30:00+07:00"),
+    ):
+        await submit(graphql, text=text, publishedAt=at)
+    query = """
+    query T($bucket: TimeBucket!, $filter: DocumentFilterInput) {
+      sentimentTimeline(bucket: $bucket, filter: $filter) { start total negative unanalysed }
+    }"""
+    days = (await graphql(query, bucket="DAY", filter={"search": tag}))["data"]["sentimentTimeline"]
+    assert [(d["start"][:10], d["total"]) for d in days] == [
+        ("2026-11-23", 1),
+        ("2026-11-24", 1),
+        ("2026-11-25", 1),
+    ]
+    assert all(d["start"].endswith("+07:00") for d in days)
+    weeks = (await graphql(query, bucket="WEEK", filter={"search": tag}))["data"][
+        "sentimentTimeline"
+    ]
+    assert [(w["start"][:10], w["total"]) for w in weeks] == [("2026-11-23", 3)]
+    assert weeks[0]["negative"] + weeks[0]["unanalysed"] <= 3

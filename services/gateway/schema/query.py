@@ -3,6 +3,7 @@
 import strawberry
 from strawberry import relay
 
+from services.gateway.schema.analytics import TimelinePoint, sentiment_timeline
 from services.gateway.schema.api_keys import ApiKey
 from services.gateway.schema.audit import AuditEntryConnection, audit_log
 from services.gateway.schema.context import Info
@@ -59,6 +60,11 @@ class Query:
         (node,) = await Story.resolve_nodes(info=info, node_ids=[id.node_id])
         return node
 
+    sentiment_timeline: list[TimelinePoint] = strawberry.field(
+        resolver=sentiment_timeline,
+        description="Volume and sentiment over time for a filter, in Ho Chi Minh City time.",
+        permission_classes=[requires("read")],
+    )
     sources: SourceConnection = strawberry.field(
         resolver=sources,
         description="The registry of sources, with each one's health, 100 a page at the most.",
