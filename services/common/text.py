@@ -1,6 +1,7 @@
 """Vietnamese text rules every service applies alike: normalisation, hashing, search terms."""
 
 import hashlib
+import itertools
 import re
 import unicodedata
 
@@ -61,3 +62,14 @@ def search_terms(*texts: str) -> list[str]:
         for word in _WORD.findall(fold_diacritics(text)):
             terms[word] = None
     return list(terms)
+
+
+def search_keys(*texts: str) -> list[str]:
+    """What a document is indexed by: its search terms, and each pair of adjacent words
+    ("ngap nuoc"), so that a quoted phrase finds its words side by side."""
+    keys: dict[str, None] = {}
+    for text in texts:
+        words = _WORD.findall(fold_diacritics(text))
+        keys.update(dict.fromkeys(words))
+        keys.update(dict.fromkeys(f"{a} {b}" for a, b in itertools.pairwise(words)))
+    return list(keys)

@@ -28,6 +28,8 @@ class DocumentFilter:
     source_ids: tuple[ObjectId, ...] = ()
     outlets: tuple[str, ...] = ()
     language: str | None = None
+    # A compiled tracked-topic query (services.gateway.query_language).
+    topic: dict[str, Any] | None = None
 
     def to_mongo(self) -> dict[str, Any]:
         query: dict[str, Any] = {}
@@ -53,6 +55,8 @@ class DocumentFilter:
             query["sentiment.label"] = self.sentiment
         if self.story_id:
             query["story_id"] = self.story_id
+        if self.topic:
+            query = {"$and": [query, self.topic]} if query else self.topic
         return query
 
 

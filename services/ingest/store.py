@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.common.documents import DocumentDraft
 from services.common.mongo import DOCUMENTS, ERASURES
-from services.common.text import search_terms
+from services.common.text import search_keys
 
 PENDING = "pending"
 ANALYZED = "analyzed"
@@ -127,7 +127,7 @@ class DocumentStore:
             "external_id": origin.external_id,
             "author": origin.author,
             "author_handle": origin.author_handle,
-            "search_terms": search_terms(draft.title, draft.text),
+            "search_terms": search_keys(draft.title, draft.text),
             "analysis_state": PENDING,
             "analysis_due_at": claim_until,
             "analysis_attempts": 1,

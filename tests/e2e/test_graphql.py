@@ -379,3 +379,23 @@ async def test_sentiment_timeline_in_city_days_and_weeks(graphql: GraphQLClient)
     ]
     assert [(w["start"][:10], w["total"]) for w in weeks] == [("2026-11-23", 3)]
     assert weeks[0]["negative"] + weeks[0]["unanalysed"] <= 3
+
+
+async def test_documents_by_tracked_topic_query(graphql: GraphQLClient) -> None:
+    tag = marker()
+    await submit(graphql, text=f"Triều cường dâng cao, đường Huỳnh Tấn Phát ngập {tag}")
+    await submit(graphql, text=f"Cường độ mưa lớn nhưng triều thấp, không ngập {tag}")
+    await submit(graphql, text=f"Kẹt xe trên cầu Phú Mỹ {tag}")
+    query = "query Q($q: String) { documents(filter: {query: $q}) { totalCount } }"
+
+    async def count(q: str) -> int:
+        return (await graphql(query, q=q))["data"]["documents"]["totalCount"]
+
+    assert await count(f'"trieu cuong" {tag}') == 1  # the words side by side, accents optional
+    assert await count(f"triều cường {tag}") == 2  # the words anywhere
+    assert await count(f'{tag} (ngập OR "phú mỹ") NOT cường') == 1
+    assert await count(f"{tag} source:manual") == 3
+    bad = await graphql(query, q=f"{tag} AND (ngập")
+    (error,) = bad["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["extensions"]["position"] == len(f"{tag} AND (ngập")

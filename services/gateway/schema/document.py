@@ -11,9 +11,10 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from strawberry import relay
 
+from services.gateway.query_language import QuerySyntaxError, compile_query
 from services.gateway.repository import DocumentFilter, DocumentOrder
 from services.gateway.schema.context import Info
-from services.gateway.schema.errors import bad_input
+from services.gateway.schema.errors import ApiError, bad_input
 from services.gateway.schema.pagination import decode_position, encode_position, page_size
 
 if TYPE_CHECKING:
@@ -159,6 +160,11 @@ class DocumentFilterInput:
     source_kinds: list[SourceKind] | None = None
     outlets: list[str] | None = None
     language: str | None = strawberry.field(default=None, description="ISO 639-1, e.g. vi.")
+    query: str | None = strawberry.field(
+        default=None,
+        description='A tracked-topic query: ngập OR "triều cường" AND NOT sentiment:positive, '
+        "with source:, outlet:, district:, sector: and sentiment: fields.",
+    )
 
     def to_filter(self) -> DocumentFilter:
         story_id = None
@@ -168,6 +174,12 @@ class DocumentFilterInput:
             story_id = ObjectId(self.story.node_id)
         if self.since and self.until and self.since >= self.until:
             raise bad_input("since must be before until")
+        topic = None
+        if self.query is not None:
+            try:
+                topic = compile_query(self.query)
+            except QuerySyntaxError as error:
+                raise ApiError(str(error), "BAD_USER_INPUT", position=error.position) from None
         return DocumentFilter(
             search=self.search,
             sentiment=self.sentiment.value if self.sentiment else None,
@@ -177,6 +189,7 @@ class DocumentFilterInput:
             source_kinds=tuple(k.value for k in self.source_kinds or ()),
             outlets=tuple(self.outlets or ()),
             language=self.language,
+            topic=topic,
         )
 
 

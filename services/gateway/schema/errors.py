@@ -41,8 +41,8 @@ class UserError:
 class ApiError(GraphQLError):
     """A fault the caller should see as is, with ``extensions.code``; all others are masked."""
 
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message, extensions={"code": code})
+    def __init__(self, message: str, code: str, **details: object) -> None:
+        super().__init__(message, extensions={"code": code, **details})
 
 
 def bad_input(message: str) -> ApiError:
