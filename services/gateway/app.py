@@ -22,6 +22,7 @@ from services.gateway.repository import DocumentRepository
 from services.gateway.schema import build_schema
 from services.gateway.schema.context import Context
 from services.gateway.schema.metrics import GraphQLMetrics
+from services.gateway.schema.topics import TRACKED_TOPICS
 from services.gateway.settings import GatewaySettings
 
 
@@ -41,6 +42,9 @@ def create_app(settings: GatewaySettings) -> Litestar:
         app.state.ingest = ingest_pb2_grpc.IngestServiceStub(channel)
         app.state.api_keys = ApiKeyStore(database(mongo))
         await app.state.api_keys.ensure_indexes()
+        await database(mongo)[TRACKED_TOPICS].create_index(
+            [("unit", 1), ("name", 1)], name="unit_name_unique", unique=True
+        )
         app.state.audit = AuditLog(database(mongo))
         await app.state.audit.ensure_indexes()
         if settings.admin_key:

@@ -81,6 +81,7 @@ class DocumentPage:
 
 class DocumentRepository:
     def __init__(self, db: AsyncDatabase) -> None:
+        self.database = db
         self._documents = db[DOCUMENTS]
 
     async def get_many(self, ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:

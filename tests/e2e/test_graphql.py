@@ -399,3 +399,47 @@ async def test_documents_by_tracked_topic_query(graphql: GraphQLClient) -> None:
     (error,) = bad["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
     assert error["extensions"]["position"] == len(f"{tag} AND (ngập")
+
+
+async def test_tracked_topics_belong_to_their_unit(graphql: GraphQLClient, stack: Stack) -> None:
+    tag = marker()
+    await submit(graphql, text=f"Ngập sâu ở đường Võ Văn Ngân sau mưa {tag}")
+    key = (
+        await graphql(
+            'mutation { createApiKey(input: {unit: "UBND phường Thủ Đức", scopes: ["read"]}) '
+            "{ key } }"
+        )
+    )["data"]["createApiKey"]["key"]
+    create = """mutation C($name: String!, $query: String!) {
+      createTrackedTopic(input: {name: $name, query: $query}) {
+        trackedTopic { id name documents { totalCount } } userErrors { code field message }
+      }
+    }"""
+    async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {key}"}) as http:
+
+        async def call(document: str, **variables: object) -> dict:
+            response = await http.post(
+                stack.graphql_url, json={"query": document, "variables": variables}
+            )
+            return response.json()
+
+        made = (await call(create, name="Ngập Thủ Đức", query=f"ngập {tag}"))["data"]
+        topic = made["createTrackedTopic"]["trackedTopic"]
+        assert topic["documents"]["totalCount"] == 1
+        again = await call(create, name="Ngập Thủ Đức", query="ngập")
+        assert again["data"]["createTrackedTopic"]["userErrors"][0]["code"] == "DUPLICATE"
+        broken = await call(create, name="Hỏng", query="ngập AND (")
+        (error,) = broken["data"]["createTrackedTopic"]["userErrors"]
+        assert error["field"] == ["input", "query"]
+        assert "at character 10" in error["message"]
+        mine = (await call("{ trackedTopics { name } }"))["data"]["trackedTopics"]
+        assert mine == [{"name": "Ngập Thủ Đức"}]
+
+    # Another unit (the administrators) neither sees nor deletes it.
+    theirs = await graphql("{ trackedTopics { name } }")
+    assert {"name": "Ngập Thủ Đức"} not in theirs["data"]["trackedTopics"]
+    deleted = await graphql(
+        "mutation D($id: ID!) { deleteTrackedTopic(id: $id) { userErrors { code } } }",
+        id=topic["id"],
+    )
+    assert deleted["data"]["deleteTrackedTopic"]["userErrors"] == [{"code": "NOT_FOUND"}]

@@ -20,6 +20,7 @@ from services.gateway.schema.sources import (
     enable_source,
     update_source,
 )
+from services.gateway.schema.topics import create_tracked_topic, delete_tracked_topic
 
 
 @strawberry.input
@@ -113,4 +114,13 @@ class Mutation:
         resolver=enable_source,
         description="Poll a source again; its failures are forgotten.",
         permission_classes=[requires("sources:admin")],
+    )
+
+    create_tracked_topic = strawberry.mutation(
+        resolver=create_tracked_topic,
+        description="Follow a query under a name, for your unit.",
+        permission_classes=[requires("read")],
+    )
+    delete_tracked_topic = strawberry.mutation(
+        resolver=delete_tracked_topic, permission_classes=[requires("read")]
     )

@@ -19,6 +19,7 @@ from services.gateway.schema.permissions import requires
 from services.gateway.schema.ratelimit import RateLimit, rate_limit
 from services.gateway.schema.sources import SourceConnection, sources
 from services.gateway.schema.story import Story
+from services.gateway.schema.topics import TrackedTopic, tracked_topics
 
 
 @strawberry.type
@@ -60,6 +61,11 @@ class Query:
         (node,) = await Story.resolve_nodes(info=info, node_ids=[id.node_id])
         return node
 
+    tracked_topics: list[TrackedTopic] = strawberry.field(
+        resolver=tracked_topics,
+        description="Your unit's tracked topics.",
+        permission_classes=[requires("read")],
+    )
     sentiment_timeline: list[TimelinePoint] = strawberry.field(
         resolver=sentiment_timeline,
         description="Volume and sentiment over time for a filter, in Ho Chi Minh City time.",
