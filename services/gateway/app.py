@@ -17,6 +17,7 @@ from services.gateway.bot import bot_page
 from services.gateway.export import export_documents
 from services.gateway.health import healthz, readyz
 from services.gateway.observability import HttpMetrics, metrics_endpoint, observability_middleware
+from services.gateway.persisted import PersistedQueries, persisted_queries_middleware
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.repository import DocumentRepository
 from services.gateway.schema import build_schema
@@ -45,6 +46,7 @@ def create_app(settings: GatewaySettings) -> Litestar:
         await database(mongo)[TRACKED_TOPICS].create_index(
             [("unit", 1), ("name", 1)], name="unit_name_unique", unique=True
         )
+        app.state.persisted_queries = PersistedQueries(database(mongo))
         app.state.audit = AuditLog(database(mongo))
         await app.state.audit.ensure_indexes()
         if settings.admin_key:
@@ -66,6 +68,7 @@ def create_app(settings: GatewaySettings) -> Litestar:
         return Context(
             api_keys=state.api_keys,
             audit=state.audit,
+            persisted_queries=state.persisted_queries,
             principal=principal,
             quota=quota,
             settings=settings,
@@ -91,7 +94,13 @@ def create_app(settings: GatewaySettings) -> Litestar:
     return Litestar(
         route_handlers=[graphql, healthz, readyz, metrics_endpoint, bot_page, export_documents],
         lifespan=[resources],
-        middleware=[observability_middleware(http_metrics)],
+        middleware=[
+            observability_middleware(http_metrics),
+            persisted_queries_middleware(
+                required=settings.require_persisted_queries,
+                max_body_bytes=settings.max_body_bytes,
+            ),
+        ],
         state=State({"registry": registry, "settings": settings, "limiter": limiter}),
         request_max_body_size=settings.max_body_bytes,
         debug=False,

@@ -23,6 +23,8 @@ class GatewaySettings(ServiceSettings):
     ingest_timeout_s: float = Field(default=15.0, gt=0)
     # A 100,000-character Vietnamese text is about 300 kB of UTF-8; leave room for the rest.
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # Run only queries registered with persistQuery (production).
+    require_persisted_queries: bool = False
     # Limits that stop a single request from costing the server much: nesting, size, aliases.
     max_query_depth: int = Field(default=12, ge=1)
     max_query_tokens: int = Field(default=2_000, ge=10)

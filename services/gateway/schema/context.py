@@ -6,6 +6,7 @@ from strawberry.types import Info as StrawberryInfo
 from langnghe.ingest.v1 import ingest_pb2_grpc
 from services.gateway.audit import AuditLog
 from services.gateway.auth import ApiKeyStore, Principal
+from services.gateway.persisted import PersistedQueries
 from services.gateway.ratelimit import Quota
 from services.gateway.repository import DocumentRepository
 from services.gateway.settings import GatewaySettings
@@ -19,6 +20,7 @@ class Context(BaseContext, kw_only=True):
     ingest: ingest_pb2_grpc.IngestServiceStub
     api_keys: ApiKeyStore
     audit: AuditLog
+    persisted_queries: PersistedQueries
     request_id: str
     # None only for the GraphiQL page in development.
     principal: Principal | None

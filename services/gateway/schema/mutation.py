@@ -14,6 +14,7 @@ from services.gateway.schema.context import Info
 from services.gateway.schema.document import VIETNAM, Document
 from services.gateway.schema.errors import ApiError, UserError
 from services.gateway.schema.permissions import requires
+from services.gateway.schema.persisted import persist_query
 from services.gateway.schema.sources import (
     add_source,
     disable_source,
@@ -123,4 +124,10 @@ class Mutation:
     )
     delete_tracked_topic = strawberry.mutation(
         resolver=delete_tracked_topic, permission_classes=[requires("read")]
+    )
+
+    persist_query = strawberry.mutation(
+        resolver=persist_query,
+        description="Put a query on the allow-list; clients then send its SHA-256 hash.",
+        permission_classes=[requires("keys:admin")],
     )

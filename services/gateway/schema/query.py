@@ -16,6 +16,7 @@ from services.gateway.schema.document import (
 )
 from services.gateway.schema.errors import bad_input
 from services.gateway.schema.permissions import requires
+from services.gateway.schema.persisted import PersistedQuery, persisted_queries
 from services.gateway.schema.ratelimit import RateLimit, rate_limit
 from services.gateway.schema.sources import SourceConnection, sources
 from services.gateway.schema.story import Story
@@ -79,6 +80,11 @@ class Query:
     audit_log: AuditEntryConnection = strawberry.field(
         resolver=audit_log,
         description="Who called what, newest first; administrators see every unit.",
+        permission_classes=[requires("keys:admin")],
+    )
+    persisted_queries: list[PersistedQuery] = strawberry.field(
+        resolver=persisted_queries,
+        description="The queries this gateway runs when it requires persisted queries.",
         permission_classes=[requires("keys:admin")],
     )
     rate_limit: RateLimit | None = strawberry.field(
