@@ -1,6 +1,7 @@
 """Fixtures that start real components on free loopback ports: MongoDB, nlp, ingest, gateway."""
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -10,7 +11,7 @@ import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.mongo import connect
-from services.devstack.processes import Ports, ServiceProcess, free_port, tcp_open
+from services.devstack.processes import Ports, ServiceProcess, free_port, http_ready, tcp_open
 from services.devstack.stack import Stack
 
 # Short retry intervals so that recovery tests take seconds, not minutes.
@@ -86,3 +87,22 @@ async def wait_until(check, *, within_s: float, every_s: float = 0.5, what: str 
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached within {within_s:.0f} s (last: {value!r})")
         await asyncio.sleep(every_s)
+
+
+@contextlib.asynccontextmanager
+async def another_gateway(stack: Stack, name: str, **env: str) -> AsyncIterator[str]:
+    """A second gateway process on the stack's MongoDB and ingest, with settings changed by
+    ``env``; yields its base URL once it is ready."""
+    port = free_port()
+    gateway = ServiceProcess(
+        name,
+        "services.gateway",
+        env={**stack.gateway.env, "LANGNGHE_GATEWAY_PORT": str(port), **env},
+    )
+    await gateway.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        await gateway.wait_ready(lambda: http_ready(f"{base}/readyz"), 30)
+        yield base
+    finally:
+        await gateway.stop()

@@ -2,27 +2,19 @@
 
 import httpx
 
-from services.devstack.processes import ServiceProcess, free_port, http_ready
+from services.devstack.processes import free_port
 from services.devstack.stack import Stack
+from tests.conftest import another_gateway
 
 
 async def test_queries_served_and_submissions_refused_while_ingest_is_down(stack: Stack) -> None:
-    port = free_port()
-    gateway = ServiceProcess(
+    async with another_gateway(
+        stack,
         "gateway-without-ingest",
-        "services.gateway",
-        env={
-            **stack.gateway.env,
-            "LANGNGHE_GATEWAY_PORT": str(port),
-            # Nothing listens here: ingest is down.
-            "LANGNGHE_GATEWAY_INGEST_TARGET": f"127.0.0.1:{free_port()}",
-            "LANGNGHE_GATEWAY_INGEST_TIMEOUT_S": "2",
-        },
-    )
-    await gateway.start()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        await gateway.wait_ready(lambda: http_ready(f"{base}/readyz"), 30)
+        # Nothing listens here: ingest is down.
+        LANGNGHE_GATEWAY_INGEST_TARGET=f"127.0.0.1:{free_port()}",
+        LANGNGHE_GATEWAY_INGEST_TIMEOUT_S="2",
+    ) as base:
         async with httpx.AsyncClient(timeout=20, headers=stack.auth_headers) as http:
             ready = (await http.get(f"{base}/readyz")).json()
             assert ready["status"] == "degraded"
@@ -45,5 +37,3 @@ async def test_queries_served_and_submissions_refused_while_ingest_is_down(stack
         (error,) = submitted["errors"]
         assert error["extensions"]["code"] == "SERVICE_UNAVAILABLE"
         assert "nothing was stored" in error["message"]
-    finally:
-        await gateway.stop()

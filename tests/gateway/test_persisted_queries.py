@@ -6,9 +6,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from services.devstack.processes import ServiceProcess, free_port, http_ready
 from services.devstack.stack import Stack
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, another_gateway
 
 COUNT = "query DemTin { documents { totalCount } }"
 
@@ -20,23 +19,13 @@ def by_hash(query: str) -> dict:
 
 @pytest.fixture(scope="module")
 async def strict_gateway(stack: Stack) -> AsyncIterator[str]:
-    port = free_port()
-    gateway = ServiceProcess(
+    async with another_gateway(
+        stack,
         "gateway-persisted-only",
-        "services.gateway",
-        env={
-            **stack.gateway.env,
-            "LANGNGHE_GATEWAY_PORT": str(port),
-            "LANGNGHE_GATEWAY_ENVIRONMENT": "prod",
-            "LANGNGHE_GATEWAY_REQUIRE_PERSISTED_QUERIES": "true",
-        },
-    )
-    await gateway.start()
-    try:
-        await gateway.wait_ready(lambda: http_ready(f"http://127.0.0.1:{port}/readyz"), 30)
-        yield f"http://127.0.0.1:{port}/graphql"
-    finally:
-        await gateway.stop()
+        LANGNGHE_GATEWAY_ENVIRONMENT="prod",
+        LANGNGHE_GATEWAY_REQUIRE_PERSISTED_QUERIES="true",
+    ) as base:
+        yield f"{base}/graphql"
 
 
 async def test_register_then_send_by_hash(graphql: GraphQLClient, stack: Stack) -> None:

@@ -5,28 +5,14 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from services.devstack.processes import ServiceProcess, free_port, http_ready
 from services.devstack.stack import Stack
+from tests.conftest import another_gateway
 
 
 @pytest.fixture(scope="module")
 async def production_gateway(stack: Stack) -> AsyncIterator[str]:
-    port = free_port()
-    gateway = ServiceProcess(
-        "gateway-prod",
-        "services.gateway",
-        env={
-            **stack.gateway.env,
-            "LANGNGHE_GATEWAY_PORT": str(port),
-            "LANGNGHE_GATEWAY_ENVIRONMENT": "prod",
-        },
-    )
-    await gateway.start()
-    try:
-        await gateway.wait_ready(lambda: http_ready(f"http://127.0.0.1:{port}/readyz"), 30)
-        yield f"http://127.0.0.1:{port}/graphql"
-    finally:
-        await gateway.stop()
+    async with another_gateway(stack, "gateway-prod", LANGNGHE_GATEWAY_ENVIRONMENT="prod") as base:
+        yield f"{base}/graphql"
 
 
 async def test_introspection_is_refused(production_gateway: str, stack: Stack) -> None:

@@ -184,8 +184,8 @@ class DocumentFilterInput:
             search=self.search,
             sentiment=self.sentiment.value if self.sentiment else None,
             story_id=story_id,
-            since=_aware(self.since),
-            until=_aware(self.until),
+            since=in_city_time(self.since),
+            until=in_city_time(self.until),
             source_kinds=tuple(k.value for k in self.source_kinds or ()),
             outlets=tuple(self.outlets or ()),
             language=self.language,
@@ -193,7 +193,7 @@ class DocumentFilterInput:
         )
 
 
-def _aware(moment: datetime | None) -> datetime | None:
+def in_city_time(moment: datetime | None) -> datetime | None:
     """A time without an offset, from a Vietnamese caller, is Vietnamese time."""
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=VIETNAM)

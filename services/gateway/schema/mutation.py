@@ -2,17 +2,17 @@
 
 from datetime import datetime
 
-import grpc
 import strawberry
 from bson import ObjectId
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from langnghe.ingest.v1 import ingest_pb2
-from services.common.errors import invalid_input_from_rpc_error
+from services.common.validation import InvalidInputError
 from services.gateway.schema.api_keys import create_api_key, revoke_api_key
 from services.gateway.schema.context import Info
-from services.gateway.schema.document import VIETNAM, Document
-from services.gateway.schema.errors import ApiError, UserError
+from services.gateway.schema.document import Document, in_city_time
+from services.gateway.schema.errors import UserError
+from services.gateway.schema.ingest_calls import call_ingest
 from services.gateway.schema.permissions import requires
 from services.gateway.schema.persisted import persist_query
 from services.gateway.schema.sources import (
@@ -56,32 +56,17 @@ class Mutation:
             text=input.text, title=input.title or "", url=input.url or ""
         )
         if input.published_at is not None:
-            published_at = input.published_at
-            if published_at.tzinfo is None:
-                published_at = published_at.replace(tzinfo=VIETNAM)
             stamp = Timestamp()
-            stamp.FromDatetime(published_at)
+            stamp.FromDatetime(in_city_time(input.published_at))
             request.published_at.CopyFrom(stamp)
         context = info.context
         try:
-            response = await context.ingest.SubmitDocument(
-                request,
-                timeout=context.settings.ingest_timeout_s,
-                metadata=(("x-request-id", context.request_id),),
+            response = await call_ingest(info, "SubmitDocument", request)
+        except InvalidInputError as invalid:
+            return SubmitDocumentPayload(
+                document=None,
+                user_errors=[UserError.from_violation(v) for v in invalid.violations],
             )
-        except grpc.aio.AioRpcError as error:
-            invalid = invalid_input_from_rpc_error(error)
-            if invalid is not None:
-                return SubmitDocumentPayload(
-                    document=None,
-                    user_errors=[UserError.from_violation(v) for v in invalid.violations],
-                )
-            if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                raise ApiError(
-                    "the ingest service is unavailable; nothing was stored, try again",
-                    "SERVICE_UNAVAILABLE",
-                ) from error
-            raise
         found = await context.documents.get_many([ObjectId(response.document_id)])
         return SubmitDocumentPayload(
             document=Document.from_record(found[ObjectId(response.document_id)]), user_errors=[]

@@ -8,17 +8,16 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Self
 
-import grpc
 import strawberry
 from google.protobuf.field_mask_pb2 import FieldMask
 from strawberry import relay
 
 from langnghe.ingest.v1 import ingest_pb2 as pb
-from services.common.errors import invalid_input_from_rpc_error
 from services.common.proto_enums import enum_to_str, str_to_enum
 from services.common.validation import FieldViolation, InvalidInputError
 from services.gateway.schema.context import Info
-from services.gateway.schema.errors import ApiError, UserError, bad_input
+from services.gateway.schema.errors import UserError, bad_input
+from services.gateway.schema.ingest_calls import call_ingest
 
 
 @strawberry.enum
@@ -116,7 +115,7 @@ class Source(relay.Node):
         nodes: list[Self | None] = []
         for node_id in node_ids:
             try:
-                message = await _call(info, "GetSource", pb.GetSourceRequest(id=node_id))
+                message = await call_ingest(info, "GetSource", pb.GetSourceRequest(id=node_id))
             except InvalidInputError:
                 message = None
             nodes.append(cls.from_message(message) if message else None)
@@ -183,7 +182,6 @@ class SourcePayload:
 _INPUT_NAMES = {
     "min_interval_s": "minIntervalSeconds",
     "max_interval_s": "maxIntervalSeconds",
-    "id": "id",
 }
 
 
@@ -207,7 +205,7 @@ async def sources(
     if not 1 <= request.page_size <= 100:
         raise bad_input(f"first must be between 1 and 100; got {first}")
     try:
-        listing = await _call(info, "ListSources", request)
+        listing = await call_ingest(info, "ListSources", request)
     except InvalidInputError as error:
         raise bad_input(error.violations[0].message) from None
     edges = [SourceEdge(cursor=m.id, node=Source.from_message(m)) for m in listing.sources]
@@ -265,7 +263,7 @@ async def enable_source(info: Info, id: relay.GlobalID) -> SourcePayload:
 
 async def _payload(info: Info, method: str, request: object) -> SourcePayload:
     try:
-        message = await _call(info, method, request)
+        message = await call_ingest(info, method, request)
     except InvalidInputError as error:
         return SourcePayload(
             source=None,
@@ -282,29 +280,6 @@ async def _payload(info: Info, method: str, request: object) -> SourcePayload:
             ],
         )
     return SourcePayload(source=Source.from_message(message), user_errors=[])
-
-
-async def _call(info: Info, method: str, request: object):
-    """Call ingest; None for NOT_FOUND, InvalidInputError for INVALID_ARGUMENT."""
-    context = info.context
-    try:
-        return await getattr(context.ingest, method)(
-            request,
-            timeout=context.settings.ingest_timeout_s,
-            metadata=(("x-request-id", context.request_id),),
-        )
-    except grpc.aio.AioRpcError as error:
-        if error.code() == grpc.StatusCode.NOT_FOUND:
-            return None
-        invalid = invalid_input_from_rpc_error(error)
-        if invalid is not None:
-            raise invalid from None
-        if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            raise ApiError(
-                "the ingest service is unavailable; nothing was changed, try again",
-                "SERVICE_UNAVAILABLE",
-            ) from error
-        raise
 
 
 def _source_id(id: relay.GlobalID) -> str:
