@@ -123,27 +123,17 @@ async def stage_shares(metrics_url: str) -> dict[str, float]:
     return {stage: round(seconds / total, 3) for stage, seconds in sorted(stages.items())}
 
 
-def politeness_violations(log: list[tuple[float, str, str]]) -> int:
+def request_gaps(log: list[tuple[float, str, str]]) -> list[float]:
+    """Seconds between consecutive requests to the same host, over every host."""
     by_host: dict[str, list[float]] = defaultdict(list)
     for at, host, _path in log:
         by_host[host].append(at)
+    return [b - a for times in by_host.values() for a, b in itertools.pairwise(sorted(times))]
+
+
+def politeness_violations(gaps: list[float]) -> int:
     # 50 ms of slack for the server's own scheduling of two requests it received in order.
-    return sum(
-        1
-        for times in by_host.values()
-        for a, b in itertools.pairwise(sorted(times))
-        if b - a < PER_HOST_DELAY_S - 0.05
-    )
-
-
-def closest_spacing(log: list[tuple[float, str, str]]) -> float:
-    by_host: dict[str, list[float]] = defaultdict(list)
-    for at, host, _path in log:
-        by_host[host].append(at)
-    return min(
-        (b - a for times in by_host.values() for a, b in itertools.pairwise(sorted(times))),
-        default=float("inf"),
-    )
+    return sum(1 for gap in gaps if gap < PER_HOST_DELAY_S - 0.05)
 
 
 async def main() -> None:
@@ -226,6 +216,7 @@ async def main() -> None:
         duplicate_stories = sum(len(s) - 1 for s in stories_of_wire.values())
         async with httpx.AsyncClient(timeout=60) as http:
             log = (await http.get(f"http://{host_of(0)}:{fixture_port}/_requests")).json()
+        gaps = request_gaps([tuple(r) for r in log])
         shares = await stage_shares(f"http://127.0.0.1:{ports.ingest_metrics}/metrics")
         delays.sort()
         result = {
@@ -233,12 +224,12 @@ async def main() -> None:
             "p50_delay_s": round(statistics.median(delays), 1) if delays else None,
             "p95_delay_s": round(delays[int(len(delays) * 0.95) - 1], 1) if delays else None,
             "duplicate_stories": duplicate_stories,
-            "politeness_violations": politeness_violations([tuple(r) for r in log]),
+            "politeness_violations": politeness_violations(gaps),
         }
         print(f"sources: {len(outlets())}; documents analysed: {analysed} in {elapsed:.0f} s")
         print(f"stage shares of collection time: {shares}")
         print(f"delays measured on {len(delays)} stories published during the run")
-        print(f"closest two requests to one host: {closest_spacing(log):.3f} s apart")
+        print(f"closest two requests to one host: {min(gaps, default=0.0):.3f} s apart")
         print(json.dumps(result))
     finally:
         stop.set()
