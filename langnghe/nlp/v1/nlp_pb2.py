@@ -24,15 +24,23 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19langnghe/nlp/v1/nlp.proto\x12\x0flangnghe.nlp.v1\";\n\x0e\x41nalyzeRequest\x12)\n\x05texts\x18\x01 \x03(\x0b\x32\x1a.langnghe.nlp.v1.TextInput\"4\n\tTextInput\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\">\n\x0f\x41nalyzeResponse\x12+\n\x08\x61nalyses\x18\x01 \x03(\x0b\x32\x19.langnghe.nlp.v1.Analysis\"\x7f\n\tSentiment\x12.\n\x05label\x18\x01 \x01(\x0e\x32\x1f.langnghe.nlp.v1.SentimentLabel\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x10\n\x08negative\x18\x03 \x01(\x02\x12\x0f\n\x07neutral\x18\x04 \x01(\x02\x12\x10\n\x08positive\x18\x05 \x01(\x02\"E\n\x08\x41nalysis\x12\n\n\x02id\x18\x01 \x01(\t\x12-\n\tsentiment\x18\x02 \x01(\x0b\x32\x1a.langnghe.nlp.v1.Sentiment\"\x12\n\x10ModelInfoRequest\";\n\x11ModelInfoResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.langnghe.nlp.v1.Model\"D\n\x05Model\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x0e\n\x06sha256\x18\x04 \x01(\t*\x8a\x01\n\x0eSentimentLabel\x12\x1f\n\x1bSENTIMENT_LABEL_UNSPECIFIED\x10\x00\x12\x1c\n\x18SENTIMENT_LABEL_NEGATIVE\x10\x01\x12\x1b\n\x17SENTIMENT_LABEL_NEUTRAL\x10\x02\x12\x1c\n\x18SENTIMENT_LABEL_POSITIVE\x10\x03\x32\xae\x01\n\nNlpService\x12L\n\x07\x41nalyze\x12\x1f.langnghe.nlp.v1.AnalyzeRequest\x1a .langnghe.nlp.v1.AnalyzeResponse\x12R\n\tModelInfo\x12!.langnghe.nlp.v1.ModelInfoRequest\x1a\".langnghe.nlp.v1.ModelInfoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19langnghe/nlp/v1/nlp.proto\x12\x0flangnghe.nlp.v1\";\n\x0e\x41nalyzeRequest\x12)\n\x05texts\x18\x01 \x03(\x0b\x32\x1a.langnghe.nlp.v1.TextInput\"4\n\tTextInput\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\">\n\x0f\x41nalyzeResponse\x12+\n\x08\x61nalyses\x18\x01 \x03(\x0b\x32\x19.langnghe.nlp.v1.Analysis\"\x7f\n\tSentiment\x12.\n\x05label\x18\x01 \x01(\x0e\x32\x1f.langnghe.nlp.v1.SentimentLabel\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x10\n\x08negative\x18\x03 \x01(\x02\x12\x0f\n\x07neutral\x18\x04 \x01(\x02\x12\x10\n\x08positive\x18\x05 \x01(\x02\"0\n\nLabelScore\x12\r\n\x05label\x18\x01 \x01(\t\x12\x13\n\x0bprobability\x18\x02 \x01(\x02\"b\n\x0e\x43lassification\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x32\n\rprobabilities\x18\x03 \x03(\x0b\x32\x1b.langnghe.nlp.v1.LabelScore\",\n\x08Language\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"M\n\x04Span\x12)\n\x05\x66ield\x18\x01 \x01(\x0e\x32\x1a.langnghe.nlp.v1.TextField\x12\r\n\x05start\x18\x02 \x01(\x05\x12\x0b\n\x03\x65nd\x18\x03 \x01(\x05\"u\n\x06\x45ntity\x12)\n\x04type\x18\x01 \x01(\x0e\x32\x1b.langnghe.nlp.v1.EntityType\x12\x0c\n\x04text\x18\x02 \x01(\t\x12#\n\x04span\x18\x03 \x01(\x0b\x32\x15.langnghe.nlp.v1.Span\x12\r\n\x05score\x18\x04 \x01(\x02\"\xe5\x01\n\x08Locality\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12-\n\x05level\x18\x03 \x01(\x0e\x32\x1e.langnghe.nlp.v1.LocalityLevel\x12\x32\n\tstructure\x18\x04 \x01(\x0e\x32\x1f.langnghe.nlp.v1.AdminStructure\x12\x15\n\rcurrent_codes\x18\x05 \x03(\t\x12#\n\x04span\x18\x06 \x01(\x0b\x32\x15.langnghe.nlp.v1.Span\x12\x0f\n\x07mention\x18\x07 \x01(\t\x12\r\n\x05score\x18\x08 \x01(\x02\"(\n\x07Keyword\x12\x0e\n\x06phrase\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\"\xe6\x03\n\x08\x41nalysis\x12\n\n\x02id\x18\x01 \x01(\t\x12-\n\tsentiment\x18\x02 \x01(\x0b\x32\x1a.langnghe.nlp.v1.Sentiment\x12+\n\x08language\x18\x03 \x01(\x0b\x32\x19.langnghe.nlp.v1.Language\x12\x31\n\x08toxicity\x18\x04 \x01(\x0b\x32\x1f.langnghe.nlp.v1.Classification\x12\x30\n\x07\x65motion\x18\x05 \x01(\x0b\x32\x1f.langnghe.nlp.v1.Classification\x12.\n\x05topic\x18\x06 \x01(\x0b\x32\x1f.langnghe.nlp.v1.Classification\x12,\n\x07sectors\x18\x07 \x03(\x0b\x32\x1b.langnghe.nlp.v1.LabelScore\x12)\n\x08\x65ntities\x18\x08 \x03(\x0b\x32\x17.langnghe.nlp.v1.Entity\x12-\n\nlocalities\x18\t \x03(\x0b\x32\x19.langnghe.nlp.v1.Locality\x12*\n\x08keywords\x18\n \x03(\x0b\x32\x18.langnghe.nlp.v1.Keyword\x12\x11\n\tembedding\x18\x0b \x03(\x02\x12\x16\n\x0emodels_version\x18\x0c \x01(\t\"\x12\n\x10ModelInfoRequest\";\n\x11ModelInfoResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.langnghe.nlp.v1.Model\"D\n\x05Model\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x0e\n\x06sha256\x18\x04 \x01(\t*\x8a\x01\n\x0eSentimentLabel\x12\x1f\n\x1bSENTIMENT_LABEL_UNSPECIFIED\x10\x00\x12\x1c\n\x18SENTIMENT_LABEL_NEGATIVE\x10\x01\x12\x1b\n\x17SENTIMENT_LABEL_NEUTRAL\x10\x02\x12\x1c\n\x18SENTIMENT_LABEL_POSITIVE\x10\x03*R\n\tTextField\x12\x1a\n\x16TEXT_FIELD_UNSPECIFIED\x10\x00\x12\x13\n\x0fTEXT_FIELD_TEXT\x10\x01\x12\x14\n\x10TEXT_FIELD_TITLE\x10\x02*~\n\nEntityType\x12\x1b\n\x17\x45NTITY_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x45NTITY_TYPE_PER\x10\x01\x12\x13\n\x0f\x45NTITY_TYPE_ORG\x10\x02\x12\x13\n\x0f\x45NTITY_TYPE_LOC\x10\x03\x12\x14\n\x10\x45NTITY_TYPE_MISC\x10\x04*\x81\x01\n\rLocalityLevel\x12\x1e\n\x1aLOCALITY_LEVEL_UNSPECIFIED\x10\x00\x12\x17\n\x13LOCALITY_LEVEL_CITY\x10\x01\x12\x1b\n\x17LOCALITY_LEVEL_DISTRICT\x10\x02\x12\x1a\n\x16LOCALITY_LEVEL_COMMUNE\x10\x03*r\n\x0e\x41\x64minStructure\x12\x1f\n\x1b\x41\x44MIN_STRUCTURE_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x41\x44MIN_STRUCTURE_BEFORE_2025\x10\x01\x12\x1e\n\x1a\x41\x44MIN_STRUCTURE_SINCE_2025\x10\x02\x32\xae\x01\n\nNlpService\x12L\n\x07\x41nalyze\x12\x1f.langnghe.nlp.v1.AnalyzeRequest\x1a .langnghe.nlp.v1.AnalyzeResponse\x12R\n\tModelInfo\x12!.langnghe.nlp.v1.ModelInfoRequest\x1a\".langnghe.nlp.v1.ModelInfoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'langnghe.nlp.v1.nlp_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SENTIMENTLABEL']._serialized_start=577
-  _globals['_SENTIMENTLABEL']._serialized_end=715
+  _globals['_SENTIMENTLABEL']._serialized_start=1663
+  _globals['_SENTIMENTLABEL']._serialized_end=1801
+  _globals['_TEXTFIELD']._serialized_start=1803
+  _globals['_TEXTFIELD']._serialized_end=1885
+  _globals['_ENTITYTYPE']._serialized_start=1887
+  _globals['_ENTITYTYPE']._serialized_end=2013
+  _globals['_LOCALITYLEVEL']._serialized_start=2016
+  _globals['_LOCALITYLEVEL']._serialized_end=2145
+  _globals['_ADMINSTRUCTURE']._serialized_start=2147
+  _globals['_ADMINSTRUCTURE']._serialized_end=2261
   _globals['_ANALYZEREQUEST']._serialized_start=46
   _globals['_ANALYZEREQUEST']._serialized_end=105
   _globals['_TEXTINPUT']._serialized_start=107
@@ -41,14 +49,28 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ANALYZERESPONSE']._serialized_end=223
   _globals['_SENTIMENT']._serialized_start=225
   _globals['_SENTIMENT']._serialized_end=352
-  _globals['_ANALYSIS']._serialized_start=354
-  _globals['_ANALYSIS']._serialized_end=423
-  _globals['_MODELINFOREQUEST']._serialized_start=425
-  _globals['_MODELINFOREQUEST']._serialized_end=443
-  _globals['_MODELINFORESPONSE']._serialized_start=445
-  _globals['_MODELINFORESPONSE']._serialized_end=504
-  _globals['_MODEL']._serialized_start=506
-  _globals['_MODEL']._serialized_end=574
-  _globals['_NLPSERVICE']._serialized_start=718
-  _globals['_NLPSERVICE']._serialized_end=892
+  _globals['_LABELSCORE']._serialized_start=354
+  _globals['_LABELSCORE']._serialized_end=402
+  _globals['_CLASSIFICATION']._serialized_start=404
+  _globals['_CLASSIFICATION']._serialized_end=502
+  _globals['_LANGUAGE']._serialized_start=504
+  _globals['_LANGUAGE']._serialized_end=548
+  _globals['_SPAN']._serialized_start=550
+  _globals['_SPAN']._serialized_end=627
+  _globals['_ENTITY']._serialized_start=629
+  _globals['_ENTITY']._serialized_end=746
+  _globals['_LOCALITY']._serialized_start=749
+  _globals['_LOCALITY']._serialized_end=978
+  _globals['_KEYWORD']._serialized_start=980
+  _globals['_KEYWORD']._serialized_end=1020
+  _globals['_ANALYSIS']._serialized_start=1023
+  _globals['_ANALYSIS']._serialized_end=1509
+  _globals['_MODELINFOREQUEST']._serialized_start=1511
+  _globals['_MODELINFOREQUEST']._serialized_end=1529
+  _globals['_MODELINFORESPONSE']._serialized_start=1531
+  _globals['_MODELINFORESPONSE']._serialized_end=1590
+  _globals['_MODEL']._serialized_start=1592
+  _globals['_MODEL']._serialized_end=1660
+  _globals['_NLPSERVICE']._serialized_start=2264
+  _globals['_NLPSERVICE']._serialized_end=2438
 # @@protoc_insertion_point(module_scope)
