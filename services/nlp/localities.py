@@ -11,6 +11,8 @@ from typing import Self
 
 import numpy as np
 
+from langnghe.nlp.v1 import nlp_pb2
+
 DATA_FILE = "localities.json"
 DATA_DIR = Path(__file__).parent / "data"
 FORMAT = 1
@@ -84,6 +86,16 @@ BARE_PATTERNS = (
     ((BEFORE_2025, "77"), "ba ria", re.compile(r"ba ria ?- ?vung tau")),
     ((BEFORE_2025, "77"), "br", re.compile(r"br ?- ?vt|brvt")),
 )
+
+_PROTO_LEVELS = {
+    CITY: nlp_pb2.LOCALITY_LEVEL_CITY,
+    DISTRICT: nlp_pb2.LOCALITY_LEVEL_DISTRICT,
+    COMMUNE: nlp_pb2.LOCALITY_LEVEL_COMMUNE,
+}
+_PROTO_STRUCTURES = {
+    BEFORE_2025: nlp_pb2.ADMIN_STRUCTURE_BEFORE_2025,
+    SINCE_2025: nlp_pb2.ADMIN_STRUCTURE_SINCE_2025,
+}
 
 SCORE_UNIT_WORD = 0.95
 SCORE_ABBREVIATION = 0.9
@@ -190,6 +202,19 @@ class LocalityMention:
     # Other readings of an ambiguous mention, as (structure, code), when one was preferred.
     alternatives: tuple[tuple[str, str], ...] = ()
 
+    def to_proto(self, field: int = nlp_pb2.TEXT_FIELD_TEXT) -> nlp_pb2.Locality:
+        """The proto message; ``field`` says whether the offsets point into the text or title."""
+        return nlp_pb2.Locality(
+            code=self.code,
+            name=self.name,
+            level=_PROTO_LEVELS[self.level],
+            structure=_PROTO_STRUCTURES[self.structure],
+            current_codes=self.current_codes,
+            span=nlp_pb2.Span(field=field, start=self.start, end=self.end),
+            mention=self.mention,
+            score=self.score,
+        )
+
 
 @dataclass(slots=True)
 class _Candidate:
@@ -199,6 +224,9 @@ class _Candidate:
     units: list[Unit]
     score: float
     by_alias: bool = False
+    # Units that carry this number as a ward merged into them (1 January 2025): they apply when
+    # the district named with the mention has no ward of that number any more.
+    aliased: list[Unit] = field(default_factory=list)
     bare: bool = False
     context: Unit | None = field(default=None)
 
@@ -423,15 +451,20 @@ class LocalityResolver:
                     group = DISTRICT_KINDS if kinds <= DISTRICT_KINDS else COMMUNE_KINDS
                     units = [u for u in self._names.get(key, ()) if u.kind in group]
                     score = SCORE_OTHER_KIND
-                if not units and (kinds & {"quan", "phuong"}):
-                    units = [
+                aliased = []
+                if kinds & {"quan", "phuong"}:
+                    aliased = [
                         u
                         for u in self._aliases.get(key, ())
                         if u.kind in (DISTRICT_KINDS if "quan" in kinds else COMMUNE_KINDS)
                     ]
+                if not units and aliased:
+                    units, aliased = aliased, []
                     score, by_alias = SCORE_ALIAS, True
                 if units:
-                    found.append(_Candidate(start, name_end, name_start, units, score, by_alias))
+                    found.append(
+                        _Candidate(start, name_end, name_start, units, score, by_alias, aliased)
+                    )
                     last_end = name_end
                     break
         return found
@@ -546,6 +579,9 @@ class LocalityResolver:
         if candidate.context is not None:
             district = candidate.context
             in_district = [u for u in units if u.district == district.code]
+            if not in_district:
+                in_district = [u for u in candidate.aliased if u.district == district.code]
+                score = min(score, SCORE_ALIAS) if in_district else score
             units = in_district or [u for u in units if u.structure == SINCE_2025] or units
         elif len(units) > 1 and any(u.level == COMMUNE for u in units):
             current = [u for u in units if u.structure == SINCE_2025]

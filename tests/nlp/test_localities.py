@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from langnghe.nlp.v1 import nlp_pb2
 from services.nlp.localities import (
     BEFORE_2025,
     DATA_DIR,
@@ -231,6 +232,15 @@ def test_first_mention_of_each_unit_with_code_point_offsets(resolver: LocalityRe
 def test_merged_numbered_wards_and_the_districts_thu_duc_absorbed(
     resolver: LocalityResolver,
 ) -> None:
+    # Gò Vấp's Phường 13 was merged into its Phường 15 on 1 January 2025.
+    merged = resolver.find("Nhà tôi ở Phường 13, Quận Gò Vấp")[0]
+    assert (merged.mention, merged.name, merged.score) == ("Phường 13", "Phường 15", 0.75)
+    unit = resolver.unit(merged.code, BEFORE_2025)
+    assert unit is not None
+    assert unit.district == "764"
+    # Quận 10 still had its own Phường 13.
+    kept = resolver.find("Nhà tôi ở Phường 13, Quận 10")[0]
+    assert (kept.name, kept.score) == ("Phường 13", 0.95)
     district_2 = only(resolver, "căn hộ ở quận 2 cũ")
     assert (district_2.name, district_2.mention) == ("Thành phố Thủ Đức", "quận 2")
     assert district_2.score < 0.9
@@ -252,6 +262,20 @@ def test_an_article_costs_about_a_millisecond(resolver: LocalityResolver) -> Non
     per_article = (time.process_time() - started) / runs
     assert len(found) == 5
     assert per_article < 0.005, per_article  # about 1 ms here; the bar leaves room for CI noise
+
+
+def test_mentions_become_proto_localities(resolver: LocalityResolver) -> None:
+    old, new = resolver.find("phường Bến Nghé nay thuộc phường Sài Gòn")
+    message = old.to_proto(nlp_pb2.TEXT_FIELD_TITLE)
+    assert message.level == nlp_pb2.LOCALITY_LEVEL_COMMUNE
+    assert message.structure == nlp_pb2.ADMIN_STRUCTURE_BEFORE_2025
+    assert list(message.current_codes) == [new.code]
+    assert (message.span.field, message.span.start, message.span.end) == (
+        nlp_pb2.TEXT_FIELD_TITLE,
+        0,
+        len("phường Bến Nghé"),
+    )
+    assert new.to_proto().structure == nlp_pb2.ADMIN_STRUCTURE_SINCE_2025
 
 
 def test_load_errors_are_clear(tmp_path: Path) -> None:
