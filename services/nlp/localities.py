@@ -227,7 +227,6 @@ class _Candidate:
     # Units that carry this number as a ward merged into them (1 January 2025): they apply when
     # the district named with the mention has no ward of that number any more.
     aliased: list[Unit] = field(default_factory=list)
-    bare: bool = False
     context: Unit | None = field(default=None)
 
 
@@ -239,7 +238,6 @@ class LocalityResolver:
     def __init__(self, units: list[Unit], *, version: str, sha256: str) -> None:
         self.version = version
         self.sha256 = sha256
-        self._units = units
         self._by_code: dict[tuple[str, str], Unit] = {}
         self._names: dict[str, list[Unit]] = {}
         self._aliases: dict[str, list[Unit]] = {}
@@ -257,7 +255,6 @@ class LocalityResolver:
                 self._names.setdefault(_name_key(fold(name).split()), []).append(unit)
             for alias in unit.aliases:
                 self._aliases.setdefault(_name_key([alias]), []).append(unit)
-        self._max_words = max(len(k.split()) for k in self._names)
         # Every word-prefix of a name, so that a scan stops at the first word no name continues.
         self._prefixes = {
             " ".join(k.split()[:n])
@@ -447,7 +444,8 @@ class LocalityResolver:
                 units = [u for u in self._names.get(key, ()) if u.kind in kinds]
                 score = SCORE_ABBREVIATION if abbreviation else SCORE_UNIT_WORD
                 by_alias = False
-                if not units:
+                if not units and kinds != UNIT_WORDS["tinh"]:
+                    # "quận Thủ Đức", "xã Côn Đảo": the right level with another unit word.
                     group = DISTRICT_KINDS if kinds <= DISTRICT_KINDS else COMMUNE_KINDS
                     units = [u for u in self._names.get(key, ()) if u.kind in group]
                     score = SCORE_OTHER_KIND
@@ -522,7 +520,7 @@ class LocalityResolver:
                     i = hit
                     continue
                 unit = self._bare[" ".join(w.group() for w in words[i:hit])]
-                found.append(_Candidate(start, end, start, [unit], SCORE_BARE, bare=True))
+                found.append(_Candidate(start, end, start, [unit], SCORE_BARE))
                 i = hit
         return found
 
@@ -556,9 +554,7 @@ class LocalityResolver:
                         districts = [u for u in self._names.get(key, ()) if u.level == DISTRICT]
                         if len(districts) == 1 and work[sep.end()].isupper():
                             candidate.context = districts[0]
-                            named_after.append(
-                                _Candidate(start, end, start, districts, SCORE_BARE, bare=True)
-                            )
+                            named_after.append(_Candidate(start, end, start, districts, SCORE_BARE))
                             break
         if named_after:
             candidates.extend(named_after)
