@@ -142,8 +142,13 @@ def _number(value: Any, where: str, low: float, high: float, *, closed: bool = F
 class SectorScorer:
     """Scores texts against a taxonomy with embeddings from the shared e5 encoder."""
 
+    name = "city-sectors"
+
     def __init__(self, taxonomy: SectorTaxonomy, encoder: Encoder) -> None:
         self.taxonomy = taxonomy
+        # For ModelInfo: the taxonomy file is this model's "weights".
+        self.version = taxonomy.version
+        self.sha256 = taxonomy.sha256
         texts = [d for s in taxonomy.sectors for d in s.descriptions]
         self._descriptions = np.ascontiguousarray(encoder.encode(texts).T)  # (dim, m)
         # Descriptions are grouped by sector: reduceat takes each group's best similarity.

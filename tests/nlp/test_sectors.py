@@ -140,6 +140,8 @@ def test_scores_are_above_threshold_and_best_first(
     assert scores == sorted(scores, reverse=True)
     assert all(s >= scorer.taxonomy.threshold for s in scores)
     assert results[1] == []
+    assert (scorer.name, scorer.version) == ("city-sectors", "1")
+    assert scorer.sha256 == scorer.taxonomy.sha256
     with pytest.raises(ValueError, match="one embedding per text"):
         scorer.score(texts, encoder.encode(texts[:1]))
     with pytest.raises(TypeError):
