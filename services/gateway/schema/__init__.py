@@ -17,6 +17,7 @@ from services.gateway.schema.metrics import GraphQLMetrics
 from services.gateway.schema.mutation import Mutation
 from services.gateway.schema.query import Query
 from services.gateway.schema.ratelimit import RateLimitHeaders
+from services.gateway.schema.subscription import Subscription
 
 
 def build_schema(
@@ -42,6 +43,7 @@ def build_schema(
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True),
         extensions=extensions,
     )

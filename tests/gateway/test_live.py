@@ -1,0 +1,143 @@
+"""documentAdded over a real WebSocket: fed by ingest's stream, filtered, and behind API keys."""
+
+import asyncio
+import uuid
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from services.devstack.stack import Stack
+from tests.conftest import GraphQLClient
+from tests.gateway.graphql_ws import graphql_ws, wait_for_ingest_stream
+
+SUBMIT = """
+mutation Submit($input: SubmitDocumentInput!) {
+  submitDocument(input: $input) { document { id analysisState } userErrors { code } }
+}"""
+
+DOCUMENT_ADDED = """
+subscription Added($filter: DocumentFilterInput) {
+  documentAdded(filter: $filter) { id text analysisState sentiment { label } }
+}"""
+
+
+async def submit(graphql: GraphQLClient, text: str) -> str:
+    answer = await graphql(SUBMIT, input={"text": text})
+    payload = answer["data"]["submitDocument"]
+    assert payload["userErrors"] == []
+    return payload["document"]["id"]
+
+
+async def test_document_added_sends_matching_documents_and_not_others(
+    stack: Stack, graphql: GraphQLClient
+) -> None:
+    base = f"http://127.0.0.1:{stack.ports.gateway}"
+    await wait_for_ingest_stream(base)
+    tag = f"kenh{uuid.uuid4().hex[:8]}"
+    async with graphql_ws(stack.graphql_url) as ws:
+        ack = await ws.init({"authorization": f"Bearer {stack.admin_key}"})
+        assert ack["type"] == "connection_ack"
+        operation = await ws.subscribe(DOCUMENT_ADDED, filter={"search": tag})
+        # The subscription starts listening a moment after subscribe is sent; until something
+        # arrives, keep submitting a pair: one that fails the filter, then one that passes.
+        matching: set[str] = set()
+        others: set[str] = set()
+        message = None
+        for round_ in range(8):
+            others.add(
+                await submit(
+                    graphql,
+                    f"Lượt {round_} {uuid.uuid4().hex[:6]}: người dân quận 8 khen công viên "
+                    "mới mở rộng sạch đẹp.",
+                )
+            )
+            matching.add(
+                await submit(
+                    graphql,
+                    f"Lượt {round_} ({tag}): nước ngập ngang gối trên đường Nguyễn Hữu Cảnh, "
+                    "xe chết máy hàng loạt.",
+                )
+            )
+            try:
+                message = await ws.receive(3)
+                break
+            except TimeoutError:
+                continue
+        assert message is not None, "no documentAdded within 8 rounds"
+        assert message["id"] == operation
+        assert message["type"] == "next", message
+        document = message["payload"]["data"]["documentAdded"]
+        assert document["id"] in matching
+        assert document["id"] not in others
+        assert tag in document["text"]
+        assert document["analysisState"] == "ANALYZED"
+        assert document["sentiment"]["label"] in ("NEGATIVE", "NEUTRAL", "POSITIVE")
+        # The next ones, if any, pass the filter too; none of the others ever comes.
+        received = {document["id"]}
+        while True:
+            try:
+                extra = await ws.receive(2)
+            except TimeoutError:
+                break
+            received.add(extra["payload"]["data"]["documentAdded"]["id"])
+        assert received <= matching
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [None, {}, {"authorization": "Bearer ln_khong-phai-khoa-that"}, {"authorization": "ln_x"}],
+    ids=["no-payload", "no-key", "unknown-key", "not-bearer"],
+)
+async def test_connection_init_without_a_valid_key_is_closed_4403(
+    stack: Stack, payload: dict | None
+) -> None:
+    async with graphql_ws(stack.graphql_url) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.init(payload)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4403
+
+
+async def test_subscribing_before_connection_init_is_closed_4401(stack: Stack) -> None:
+    async with graphql_ws(stack.graphql_url) as ws:
+        await ws.subscribe(DOCUMENT_ADDED)
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.receive(5)
+    assert closed.value.rcvd.code == 4401
+
+
+async def test_a_key_without_read_scope_gets_forbidden(
+    stack: Stack, graphql: GraphQLClient
+) -> None:
+    created = await graphql(
+        'mutation { createApiKey(input: {unit: "Cổng 1022", scopes: ["feedback:write"]}) { key } }'
+    )
+    key = created["data"]["createApiKey"]["key"]
+    async with graphql_ws(stack.graphql_url) as ws:
+        assert (await ws.init({"authorization": f"Bearer {key}"}))["type"] == "connection_ack"
+        operation = await ws.subscribe(DOCUMENT_ADDED)
+        message = await ws.receive(10)
+    assert message["id"] == operation
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_subscriptions_spend_the_keys_rate_limit(
+    stack: Stack, graphql: GraphQLClient
+) -> None:
+    created = await graphql(
+        'mutation { createApiKey(input: {unit: "Sở Xây dựng", scopes: ["read"], '
+        "ratePerMinute: 2}) { key } }"
+    )
+    key = created["data"]["createApiKey"]["key"]
+    async with graphql_ws(stack.graphql_url) as ws:
+        assert (await ws.init({"authorization": f"Bearer {key}"}))["type"] == "connection_ack"
+        for _ in range(2):
+            await ws.subscribe(DOCUMENT_ADDED)
+        await asyncio.sleep(0.5)
+        third = await ws.subscribe(DOCUMENT_ADDED)
+        message = await ws.receive(10)
+    assert message["id"] == third
+    errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "RATE_LIMITED"
+    assert errors[0]["extensions"]["retryAfterSeconds"] >= 1
