@@ -130,8 +130,9 @@ def create_app(settings: GatewaySettings) -> Litestar:
             asyncio.create_task(
                 evaluator.run(stop, document_events, settings.alert_tick_s), name="alerts"
             ),
-            asyncio.create_task(sender.run(stop), name="webhooks"),
         ]
+        if settings.webhook_delivery:
+            workers.append(asyncio.create_task(sender.run(stop), name="webhooks"))
         try:
             yield
         finally:

@@ -38,6 +38,8 @@ class GatewaySettings(ServiceSettings):
     # Addresses webhook deliveries may reach although private (as ingest's fetch_allow), e.g.
     # ["10.20.0.0/16"] for a city intranet receiver. JSON in the environment.
     webhook_allow: list[str] = Field(default_factory=list)
+    # Whether this replica sends webhook deliveries; every replica writes them to the outbox.
+    webhook_delivery: bool = True
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_max_attempts: int = Field(default=10, ge=1)
     webhook_retry_base_s: float = Field(default=5.0, gt=0)
