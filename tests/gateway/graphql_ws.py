@@ -56,13 +56,13 @@ async def graphql_ws(http_url: str) -> AsyncIterator[GraphQLWebSocket]:
         yield GraphQLWebSocket(ws)
 
 
-async def wait_for_ingest_stream(base_url: str) -> None:
-    """Until the gateway at ``base_url`` follows ingest's WatchDocuments stream."""
+async def wait_for_ingest_stream(base_url: str, streams: int = 1) -> None:
+    """Until the gateway at ``base_url`` follows ``streams`` ingest WatchDocuments streams."""
 
     async def watching() -> bool:
         async with httpx.AsyncClient(timeout=5) as http:
             text = (await http.get(f"{base_url}/metrics")).text
         found = re.search(r"^langnghe_gateway_watch_streams(?:\{[^}]*\})? (\S+)$", text, re.M)
-        return bool(found and float(found.group(1)) >= 1)
+        return bool(found and float(found.group(1)) >= streams)
 
     await wait_until(watching, within_s=30, what="the gateway watching ingest")

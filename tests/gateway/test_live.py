@@ -1,13 +1,18 @@
 """documentAdded over a real WebSocket: fed by ingest's stream, filtered, and behind API keys."""
 
 import asyncio
+import json
 import uuid
 
+import grpc
 import pytest
+from strawberry import relay
 from websockets.exceptions import ConnectionClosed
 
+from langnghe.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from services.devstack.processes import ServiceProcess, free_port, grpc_serving
 from services.devstack.stack import Stack
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, another_gateway
 from tests.gateway.graphql_ws import graphql_ws, wait_for_ingest_stream
 
 SUBMIT = """
@@ -141,3 +146,46 @@ async def test_subscriptions_spend_the_keys_rate_limit(
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
     assert errors[0]["extensions"]["code"] == "RATE_LIMITED"
     assert errors[0]["extensions"]["retryAfterSeconds"] >= 1
+
+
+async def test_each_gateway_follows_every_ingest_replica(stack: Stack) -> None:
+    port = free_port()
+    second = ServiceProcess(
+        "ingest-2",
+        "services.ingest",
+        env={
+            **stack.ingest.env,
+            "LANGNGHE_INGEST_PORT": str(port),
+            "LANGNGHE_INGEST_METRICS_PORT": str(free_port()),
+        },
+    )
+    await second.start()
+    try:
+        await second.wait_ready(lambda: grpc_serving(port), 60)
+        replicas = [f"127.0.0.1:{stack.ports.ingest}", f"127.0.0.1:{port}"]
+        watch = {"LANGNGHE_GATEWAY_INGEST_WATCH_TARGETS": json.dumps(replicas)}
+        async with another_gateway(stack, "gateway-two-ingests", **watch) as base:
+            await wait_for_ingest_stream(base, streams=2)
+            tag = f"kenh{uuid.uuid4().hex[:8]}"
+            async with graphql_ws(f"{base}/graphql") as ws:
+                await ws.init({"authorization": f"Bearer {stack.admin_key}"})
+                await ws.subscribe(DOCUMENT_ADDED, filter={"search": tag})
+                await asyncio.sleep(0.5)
+                submitted = set()
+                for n, replica in enumerate(replicas):
+                    async with grpc.aio.insecure_channel(replica) as channel:
+                        stored = await ingest_pb2_grpc.IngestServiceStub(channel).SubmitDocument(
+                            ingest_pb2.SubmitDocumentRequest(
+                                text=f"Bản tin {n} ({tag}): xe buýt tuyến 19 đổi lộ trình qua "
+                                "đường Tôn Đức Thắng từ sáng mai."
+                            ),
+                            timeout=20,
+                        )
+                    submitted.add(stored.document_id)
+                received = set()
+                while len(received) < 2:
+                    message = await ws.receive(15)
+                    received.add(message["payload"]["data"]["documentAdded"]["id"])
+        assert received == {str(relay.GlobalID("Document", d)) for d in submitted}
+    finally:
+        await second.stop()
