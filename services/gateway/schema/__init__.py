@@ -18,6 +18,7 @@ from services.gateway.schema.mutation import Mutation
 from services.gateway.schema.query import Query
 from services.gateway.schema.ratelimit import RateLimitHeaders
 from services.gateway.schema.subscription import Subscription
+from services.gateway.schema.websocket_limits import WebSocketOperationLimits
 
 
 def build_schema(
@@ -39,7 +40,7 @@ def build_schema(
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     if metrics is not None:
         extensions.append(metrics.extension())
-    extensions.extend([RateLimitHeaders, RecordOperations])
+    extensions.extend([WebSocketOperationLimits, RateLimitHeaders, RecordOperations])
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,

@@ -2,8 +2,9 @@
 
 Subscriptions run over a WebSocket speaking graphql-transport-ws. The API key goes in the
 connection_init payload, ``{"authorization": "Bearer <key>"}``; a missing or unknown key closes
-the socket with 4403. Each subscribe spends one request of the key's rate limit. Events are live
-only: a client that reconnects catches up with the ``documents`` and ``alerts`` queries.
+the socket with 4403. Each operation spends one request of the key's rate limit
+(schema/websocket_limits.py). Events are live only: a client that reconnects catches up with
+the ``documents`` and ``alerts`` queries.
 """
 
 from collections.abc import AsyncGenerator
@@ -18,17 +19,6 @@ from services.gateway.schema.context import Info
 from services.gateway.schema.document import Document, DocumentFilterInput
 from services.gateway.schema.errors import ApiError
 from services.gateway.schema.permissions import requires
-
-
-def spend_rate_limit(info: Info) -> None:
-    principal = info.context.principal
-    quota = info.context.limiter.take(principal.key_id, principal.rate_per_minute)
-    if quota.retry_after_s:
-        raise ApiError(
-            f"this API key's limit of {quota.limit} requests a minute is spent",
-            "RATE_LIMITED",
-            retryAfterSeconds=quota.retry_after_s,
-        )
 
 
 def _too_slow() -> ApiError:
@@ -50,7 +40,6 @@ class Subscription:
         self, info: Info, filter: DocumentFilterInput | None = None
     ) -> AsyncGenerator[Document]:
         flt = (filter or DocumentFilterInput()).to_filter()
-        spend_rate_limit(info)
         documents = info.context.documents
         try:
             async with info.context.document_events.subscribe() as batches:
@@ -74,7 +63,6 @@ class Subscription:
         self, info: Info, topic_id: relay.GlobalID | None = None
     ) -> AsyncGenerator[Alert]:
         topic = topic_object_id(topic_id)
-        spend_rate_limit(info)
         unit = info.context.principal.unit
         try:
             async with info.context.alert_events.subscribe() as raised:
