@@ -14,7 +14,7 @@ from services.gateway.schema.topics import TRACKED_TOPICS
 from services.gateway.webhooks import WebhooksUnavailable
 
 
-@strawberry.type(description="Where a unit's alerts are POSTed, signed (see docs/webhooks.md).")
+@strawberry.type(description="Where a unit's alerts are POSTed, signed (see docs/live.md).")
 class Webhook:
     id: relay.GlobalID
     url: str
