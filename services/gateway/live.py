@@ -164,16 +164,25 @@ class IngestEventFeed:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
         try:
             while True:
-                code = await self._stream(endpoint, stub)
+                code, was_live = await self._stream(endpoint, stub)
                 self._metrics.reconnects.labels(code).inc()
-                failures = 0 if code == "OK" else failures + 1
+                if was_live:
+                    # A stream that worked ended (ingest closes connections after a few minutes
+                    # so clients rebalance): reopen at once, every second of gap is lost events.
+                    failures = 0
+                    continue
+                failures += 1
                 ceiling = min(30.0, 0.5 * 2 ** min(failures, 6))
                 await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
         finally:
             self.connected.discard(endpoint)
             await channel.close()
 
-    async def _stream(self, endpoint: str, stub: ingest_pb2_grpc.IngestServiceStub) -> str:
+    async def _stream(
+        self, endpoint: str, stub: ingest_pb2_grpc.IngestServiceStub
+    ) -> tuple[str, bool]:
+        """Follow one stream until it ends; its final status, and whether it was ever live."""
+        live = False
         call = stub.WatchDocuments(
             ingest_pb2.WatchDocumentsRequest(heartbeat_interval_s=HEARTBEAT_S)
         )
@@ -182,7 +191,8 @@ class IngestEventFeed:
                 async with asyncio.timeout(HEARTBEAT_S * MISSED_HEARTBEATS):
                     message = await call.read()
                 if message is grpc.aio.EOF:
-                    return "OK"
+                    return "OK", live
+                live = True
                 if message.HasField("heartbeat"):
                     if endpoint not in self.connected:
                         self.connected.add(endpoint)
@@ -200,16 +210,16 @@ class IngestEventFeed:
                     )
                 )
         except TimeoutError:
-            return "DEADLINE_EXCEEDED"
+            return "DEADLINE_EXCEEDED", live
         except grpc.aio.AioRpcError as error:
-            if error.code() != grpc.StatusCode.UNAVAILABLE or endpoint in self.connected:
-                log.warning(
+            if error.code() != grpc.StatusCode.UNAVAILABLE or live:
+                log.info(
                     "ingest watch stream ended",
                     endpoint=endpoint,
                     code=error.code().name,
                     details=error.details(),
                 )
-            return error.code().name
+            return error.code().name, live
         finally:
             self.connected.discard(endpoint)
             self._metrics.streams.set(len(self.connected))

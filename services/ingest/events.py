@@ -69,6 +69,10 @@ class DocumentEventHub:
         self._connected.set_function(lambda: len(self._subscribers))
 
     @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
     def has_subscribers(self) -> bool:
         return bool(self._subscribers)
 

@@ -202,6 +202,9 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"heartbeat_interval_s must be 1 to {MAX_HEARTBEAT_S}",
             )
+        if self._events.closed:
+            # Shutting down: UNAVAILABLE, so that clients back off instead of coming straight back.
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "this ingest replica is stopping")
         async with self._events.subscribe() as subscription:
             # A first heartbeat at once: the client knows the stream is live before any event.
             yield self._heartbeat()

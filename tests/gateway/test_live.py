@@ -189,3 +189,30 @@ async def test_each_gateway_follows_every_ingest_replica(stack: Stack) -> None:
         assert received == {str(relay.GlobalID("Document", d)) for d in submitted}
     finally:
         await second.stop()
+
+
+async def test_filters_on_the_events_own_fields_pass_and_refuse_as_the_query_would(
+    stack: Stack, graphql: GraphQLClient
+) -> None:
+    await wait_for_ingest_stream(f"http://127.0.0.1:{stack.ports.gateway}")
+    tag = f"kenh{uuid.uuid4().hex[:8]}"
+    async with graphql_ws(stack.graphql_url) as ws:
+        await ws.init({"authorization": f"Bearer {stack.admin_key}"})
+        pushed = await ws.subscribe(DOCUMENT_ADDED, filter={"search": tag, "sourceKinds": ["PUSH"]})
+        manual = await ws.subscribe(
+            DOCUMENT_ADDED, filter={"search": tag, "sourceKinds": ["MANUAL"]}
+        )
+        await asyncio.sleep(0.5)
+        document_id = await submit(
+            graphql, f"Phản ánh ({tag}): đèn đường hẻm 42 Lê Văn Sỹ tắt cả tháng nay."
+        )
+        messages = []
+        while True:
+            try:
+                messages.append(await ws.receive(3))
+            except TimeoutError:
+                break
+    assert [(m["id"], m["payload"]["data"]["documentAdded"]["id"]) for m in messages] == [
+        (manual, document_id)
+    ]
+    assert pushed != manual
