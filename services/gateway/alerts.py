@@ -377,7 +377,13 @@ class AlertEvaluator:
         stats = (await self._store.hourly_stats(query, start, now + timedelta(seconds=1))).get(
             start, HourStats(0, 0)
         )
-        expected = expectation(await self._store.baseline(topic["_id"]), start)
+        baseline = await self._store.baseline(topic["_id"])
+        if baseline is None:
+            # A topic no tick has seen yet: its past week first, or its usual volume would
+            # look like a spike.
+            await self._fold_ended_hours(topic, query)
+            baseline = await self._store.baseline(topic["_id"])
+        expected = expectation(baseline, start)
         reasons = judge(stats, expected, self._rule)
         if not reasons:
             return None
