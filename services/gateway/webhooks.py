@@ -56,6 +56,7 @@ SECRET_PREFIX = "whsec_"
 EVENT_ALERT_RAISED = "alert.raised"
 MAX_WEBHOOKS_PER_UNIT = 20
 MAX_REDIRECTS = 3
+MAX_URL_LENGTH = 2_048
 # How long a claimed delivery stays with its sender before another may try it.
 LEASE = timedelta(seconds=60)
 
@@ -149,6 +150,10 @@ class WebhookStore:
 
     def check_url(self, url: str) -> None:
         """Refuse at once what the guard would refuse at connect time, when the URL says so."""
+        if len(url) > MAX_URL_LENGTH:
+            raise InvalidInputError(
+                [FieldViolation("url", "TOO_LONG", f"at most {MAX_URL_LENGTH} characters")]
+            )
         try:
             parsed = httpx.URL(url)
         except httpx.InvalidURL as error:

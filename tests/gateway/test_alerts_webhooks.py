@@ -333,3 +333,40 @@ async def test_a_pending_delivery_survives_a_gateway_restart(
     assert first.headers["langnghe-delivery"] == second.headers["langnghe-delivery"]
     assert second.headers["langnghe-signature"] == expected_signature(secret, second)
     await unit.http.aclose()
+
+
+async def test_a_unit_lists_and_deletes_only_its_own_webhooks(
+    stack: Stack, graphql: GraphQLClient
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    base = f"http://127.0.0.1:{stack.ports.gateway}"
+    district = await unit_client(graphql, base, f"UBND phường Tân Định {tag}")
+    other = await unit_client(graphql, base, f"UBND phường Đa Kao {tag}")
+    try:
+        other_topic = await track(other, tag)
+        create = (
+            "mutation W($url: String!, $topics: [ID!]) { createWebhook(url: $url, "
+            "topicIds: $topics) { webhook { id topicIds } secret userErrors { code field } } }"
+        )
+        url = f"https://1022-{tag}.example.gov.vn/hooks/langnghe"
+        foreign = (await district(create, url=url, topics=[other_topic]))["data"]
+        assert foreign["createWebhook"]["userErrors"] == [
+            {"code": "NOT_FOUND", "field": ["topicIds"]}
+        ]
+        too_long = (await district(create, url=url + "x" * 2_100))["data"]["createWebhook"]
+        assert [e["code"] for e in too_long["userErrors"]] == ["TOO_LONG"]
+        made = (await district(create, url=url))["data"]["createWebhook"]
+        assert made["webhook"]["topicIds"] == []
+        hook_id = made["webhook"]["id"]
+        assert (await other("{ webhooks { id } }"))["data"]["webhooks"] == []
+        delete = (
+            "mutation D($id: ID!) { deleteWebhook(id: $id) { webhook { id } userErrors { code } } }"
+        )
+        refused = (await other(delete, id=hook_id))["data"]["deleteWebhook"]
+        assert refused == {"webhook": None, "userErrors": [{"code": "NOT_FOUND"}]}
+        deleted = (await district(delete, id=hook_id))["data"]["deleteWebhook"]
+        assert deleted == {"webhook": {"id": hook_id}, "userErrors": []}
+        assert (await district("{ webhooks { id } }"))["data"]["webhooks"] == []
+    finally:
+        await district.http.aclose()
+        await other.http.aclose()
