@@ -92,6 +92,7 @@ def create_app(settings: GatewaySettings) -> Litestar:
             retry_base_s=settings.webhook_retry_base_s,
             retry_max_s=settings.webhook_retry_max_s,
             poll_s=settings.webhook_poll_s,
+            concurrency=settings.webhook_concurrency,
             metrics=delivery_metrics,
         )
 

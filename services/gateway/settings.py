@@ -40,6 +40,8 @@ class GatewaySettings(ServiceSettings):
     webhook_allow: list[str] = Field(default_factory=list)
     # Whether this replica sends webhook deliveries; every replica writes them to the outbox.
     webhook_delivery: bool = True
+    # Deliveries one replica sends at once.
+    webhook_concurrency: int = Field(default=4, ge=1, le=64)
     webhook_timeout_s: float = Field(default=10.0, gt=0)
     webhook_max_attempts: int = Field(default=10, ge=1)
     webhook_retry_base_s: float = Field(default=5.0, gt=0)

@@ -255,7 +255,7 @@ class DeliveryMetrics:
 
 
 class WebhookSender:
-    """Sends due deliveries, one at a time per gateway, until they succeed or run out."""
+    """Sends due deliveries until each succeeds or runs out of attempts."""
 
     def __init__(
         self,
@@ -267,9 +267,11 @@ class WebhookSender:
         retry_base_s: float,
         retry_max_s: float,
         poll_s: float,
+        concurrency: int,
         metrics: DeliveryMetrics,
     ) -> None:
         self._store = store
+        self._concurrency = concurrency
         self._max_attempts = max_attempts
         self._retry_base_s = retry_base_s
         self._retry_max_s = retry_max_s
@@ -289,7 +291,13 @@ class WebhookSender:
         await self._client.aclose()
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop``: ``concurrency`` workers, so one slow receiver does not hold up all."""
+        await asyncio.gather(*(self._work(stop) for _ in range(self._concurrency)))
+
+    async def _work(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            # Cleared before looking, so an enqueue while this worker looks still wakes it.
+            self.wake.clear()
             try:
                 while (delivery := await self._store.claim_due(datetime.now(UTC))) is not None:
                     await self.deliver(delivery)
@@ -300,7 +308,6 @@ class WebhookSender:
             delay = self._poll_s
             if next_due is not None:
                 delay = min(delay, max((next_due - datetime.now(UTC)).total_seconds(), 0.05))
-            self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await _first_of(stop.wait(), self.wake.wait())
