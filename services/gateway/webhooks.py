@@ -71,13 +71,6 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"v1={mac.hexdigest()}"
 
 
-def verify(secret: str, timestamp: str, body: bytes, signature: str, *, tolerance_s=300) -> bool:
-    """What a receiver does: the signature matches and the timestamp is recent."""
-    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > tolerance_s:
-        return False
-    return hmac.compare_digest(sign(secret, int(timestamp), body), signature)
-
-
 class SecretBox:
     """Encrypts webhook secrets at rest with AES-256-GCM; the record id is associated data."""
 
