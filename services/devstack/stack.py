@@ -1,5 +1,6 @@
 """The four processes of a local Lắng Nghe, started in dependency order and stopped in reverse."""
 
+import base64
 import json
 import os
 from dataclasses import dataclass, field
@@ -32,6 +33,14 @@ class Stack:
     # The administrators' API key: LANGNGHE_ADMIN_KEY when set, else a new one for this run.
     admin_key: str = field(
         default_factory=lambda: os.environ.get("LANGNGHE_ADMIN_KEY") or new_key()
+    )
+    # Encrypts webhook secrets; a new one each run unless set, so webhooks made in one run of a
+    # kept data directory cannot sign in the next without it.
+    webhook_secret_key: str = field(
+        default_factory=lambda: (
+            os.environ.get("LANGNGHE_GATEWAY_WEBHOOK_SECRET_KEY")
+            or base64.b64encode(os.urandom(32)).decode()
+        )
     )
 
     def __post_init__(self) -> None:
@@ -96,6 +105,7 @@ class Stack:
                 "LANGNGHE_GATEWAY_MONGODB_URI": uri,
                 "LANGNGHE_GATEWAY_INGEST_TARGET": f"127.0.0.1:{p.ingest}",
                 "LANGNGHE_ADMIN_KEY": self.admin_key,
+                "LANGNGHE_GATEWAY_WEBHOOK_SECRET_KEY": self.webhook_secret_key,
                 **self.env.get("gateway", {}),
             },
         )

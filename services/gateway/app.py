@@ -1,36 +1,63 @@
 """The gateway's Litestar application: ``create_app(settings)``."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
 
 from litestar import Litestar, Request
 from litestar.datastructures import State
+from litestar.types import Scope
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar import make_graphql_controller
+from strawberry.types.unset import UNSET, UnsetType
 
 from langnghe.ingest.v1 import ingest_pb2_grpc
 from services.common.grpc_client import open_channel
 from services.common.metrics import new_registry
 from services.common.mongo import connect, database
+from services.common.ssrf import AddressGuard
+from services.gateway.alerts import AlertEvaluator, AlertRule, AlertStore
 from services.gateway.audit import AuditLog
 from services.gateway.auth import SCOPES, ApiKeyStore, admit, authenticate
 from services.gateway.bot import bot_page
 from services.gateway.export import export_documents
 from services.gateway.health import healthz, readyz
+from services.gateway.live import Broadcast, FeedMetrics, IngestEventFeed
 from services.gateway.observability import HttpMetrics, metrics_endpoint, observability_middleware
 from services.gateway.persisted import PersistedQueries, persisted_queries_middleware
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.repository import DocumentRepository
 from services.gateway.schema import build_schema
+from services.gateway.schema.alerts import Alert
 from services.gateway.schema.context import Context
 from services.gateway.schema.metrics import GraphQLMetrics
 from services.gateway.schema.topics import TRACKED_TOPICS
 from services.gateway.settings import GatewaySettings
+from services.gateway.webhooks import (
+    EVENT_ALERT_RAISED,
+    DeliveryMetrics,
+    SecretBox,
+    WebhookSender,
+    WebhookStore,
+)
 
 
 def create_app(settings: GatewaySettings) -> Litestar:
     registry = new_registry("gateway")
     http_metrics = HttpMetrics(registry)
     dev = settings.environment == "dev"
+    box = (
+        SecretBox(settings.webhook_secret_key.get_secret_value())
+        if settings.webhook_secret_key.get_secret_value()
+        else None
+    )
+    webhook_guard = AddressGuard(settings.webhook_allow)
+    document_events: Broadcast = Broadcast(settings.subscription_queue_size)
+    alert_events: Broadcast = Broadcast(settings.subscription_queue_size)
+    feed_metrics = FeedMetrics(registry)
+    delivery_metrics = DeliveryMetrics(registry)
 
     @asynccontextmanager
     async def resources(app: Litestar) -> AsyncIterator[None]:
@@ -53,19 +80,86 @@ def create_app(settings: GatewaySettings) -> Litestar:
             await app.state.api_keys.ensure(
                 settings.admin_key, unit="administrators", scopes=list(SCOPES), name="admin"
             )
+        alerts = app.state.alerts = AlertStore(database(mongo))
+        await alerts.ensure_indexes()
+        webhooks = app.state.webhooks = WebhookStore(database(mongo), box, webhook_guard)
+        await webhooks.ensure_indexes()
+        sender = WebhookSender(
+            webhooks,
+            webhook_guard,
+            timeout_s=settings.webhook_timeout_s,
+            max_attempts=settings.webhook_max_attempts,
+            retry_base_s=settings.webhook_retry_base_s,
+            retry_max_s=settings.webhook_retry_max_s,
+            poll_s=settings.webhook_poll_s,
+            concurrency=settings.webhook_concurrency,
+            metrics=delivery_metrics,
+        )
+
+        async def enqueue_webhooks(alert: dict[str, Any]) -> None:
+            await webhooks.enqueue(
+                EVENT_ALERT_RAISED,
+                {"event": EVENT_ALERT_RAISED, "alert": Alert.from_record(alert).payload()},
+                unit=alert["unit"],
+                topic_id=alert["topic_id"],
+                alert_id=alert["_id"],
+            )
+            await alerts.mark_enqueued(alert["_id"])
+            sender.wake.set()
+
+        evaluator = AlertEvaluator(
+            alerts,
+            AlertRule(
+                min_count=settings.alert_min_count,
+                volume_factor=settings.alert_volume_factor,
+                negative_share_min=settings.alert_negative_share_min,
+                negative_share_rise=settings.alert_negative_share_rise,
+            ),
+            raised=alert_events,
+            on_new_alert=enqueue_webhooks,
+        )
+        feed = IngestEventFeed(
+            target=settings.ingest_target,
+            explicit_targets=settings.ingest_watch_targets,
+            resolve_every_s=settings.ingest_watch_resolve_s,
+            on_batch=document_events.publish,
+            metrics=feed_metrics,
+        )
+        stop = asyncio.Event()
+        workers = [
+            asyncio.create_task(feed.run(stop), name="ingest-events"),
+            asyncio.create_task(
+                evaluator.run(stop, document_events, settings.alert_tick_s), name="alerts"
+            ),
+        ]
+        if settings.webhook_delivery:
+            workers.append(asyncio.create_task(sender.run(stop), name="webhooks"))
         try:
             yield
         finally:
+            stop.set()
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            await sender.aclose()
             await channel.close()
             await mongo.close()
 
     limiter = RateLimiter(settings.rate_limit_per_minute)
 
-    async def context_getter(request: Request) -> Context:
-        state = request.app.state
-        principal = await authenticate(request, state.api_keys, ide=dev)
-        quota = admit(limiter, principal) if principal is not None else None
+    async def context_getter(scope: Scope) -> Context:
+        state = scope["app"].state
+        principal = quota = None
+        # A WebSocket authenticates with its connection_init payload (on_ws_connect).
+        if scope["type"] == "http":
+            principal = await authenticate(Request(scope), state.api_keys, ide=dev)
+            quota = admit(limiter, principal) if principal is not None else None
         return Context(
+            limiter=limiter,
+            alerts=state.alerts,
+            webhooks=state.webhooks,
+            document_events=document_events,
+            alert_events=alert_events,
             api_keys=state.api_keys,
             audit=state.audit,
             persisted_queries=state.persisted_queries,
@@ -74,7 +168,7 @@ def create_app(settings: GatewaySettings) -> Litestar:
             settings=settings,
             documents=state.documents,
             ingest=state.ingest,
-            request_id=request.scope["state"].get("request_id", ""),
+            request_id=scope.get("state", {}).get("request_id", ""),
         )
 
     schema = build_schema(
@@ -84,15 +178,40 @@ def create_app(settings: GatewaySettings) -> Litestar:
         introspection=dev,
         metrics=GraphQLMetrics(registry),
     )
-    graphql = make_graphql_controller(
+    controller = make_graphql_controller(
         schema,
         path="/graphql",
         graphql_ide="graphiql" if dev else None,
         allow_queries_via_get=False,
         context_getter=context_getter,
+        subscription_protocols=("graphql-transport-ws",),
+        connection_init_wait_timeout=timedelta(seconds=10),
+        max_subscriptions_per_connection=20,
     )
+
+    class GraphQLController(controller):
+        async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+            """Admit a WebSocket whose connection_init payload carries a valid API key."""
+            params = context.connection_params or {}
+            value = params.get("authorization") or params.get("Authorization") or ""
+            scheme, _, key = str(value).partition(" ")
+            principal = None
+            if scheme.lower() == "bearer" and key.strip():
+                principal = await context.api_keys.authenticate(key.strip())
+            if principal is None:
+                raise ConnectionRejectionError
+            context.principal = principal
+            return UNSET
+
     return Litestar(
-        route_handlers=[graphql, healthz, readyz, metrics_endpoint, bot_page, export_documents],
+        route_handlers=[
+            GraphQLController,
+            healthz,
+            readyz,
+            metrics_endpoint,
+            bot_page,
+            export_documents,
+        ],
         lifespan=[resources],
         middleware=[
             observability_middleware(http_metrics),

@@ -37,6 +37,8 @@ class Principal:
     scopes: frozenset[str]
     # Requests a minute; None: the gateway's default.
     rate_per_minute: int | None = None
+    # The key's first characters, which name it in records without revealing it.
+    key_prefix: str = ""
 
     def may(self, scope: str) -> bool:
         return scope in self.scopes
@@ -132,6 +134,7 @@ class ApiKeyStore:
                 record["unit"],
                 frozenset(record["scopes"]),
                 record.get("rate_per_minute"),
+                record.get("prefix", ""),
             )
             if record
             else None

@@ -88,6 +88,17 @@ class DocumentRepository:
         cursor = self._documents.find({"_id": {"$in": ids}}, _PROJECTION)
         return {record["_id"]: record async for record in cursor}
 
+    async def matching(
+        self, ids: list[ObjectId], flt: DocumentFilter
+    ) -> dict[ObjectId, dict[str, Any]]:
+        """Which of ``ids`` match ``flt``, in one query."""
+        if not ids:
+            return {}
+        by_id = {"_id": {"$in": ids}}
+        query = flt.to_mongo()
+        cursor = self._documents.find({"$and": [by_id, query]} if query else by_id, _PROJECTION)
+        return {record["_id"]: record async for record in cursor}
+
     async def page(
         self,
         flt: DocumentFilter,

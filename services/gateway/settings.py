@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings, mongodb_uri_field
@@ -19,6 +19,35 @@ class GatewaySettings(ServiceSettings):
     environment: Literal["dev", "prod"] = "dev"
     mongodb_uri: str = mongodb_uri_field("LANGNGHE_GATEWAY_")
     ingest_target: str = "127.0.0.1:50052"
+    # The ingest replicas to take live document events from: "host:port" each. Empty: every
+    # address the name in ingest_target resolves to (a headless Service lists every ready pod),
+    # resolved again every ingest_watch_resolve_s. JSON in the environment.
+    ingest_watch_targets: list[str] = Field(default_factory=list)
+    ingest_watch_resolve_s: float = Field(default=30.0, gt=0)
+    # Event batches a subscription may fall behind before it is ended.
+    subscription_queue_size: int = Field(default=256, ge=1)
+    # Spike detection on tracked topics (services/gateway/alerts.py says what each one means).
+    alert_min_count: int = Field(default=20, ge=1)
+    alert_volume_factor: float = Field(default=3.0, gt=1)
+    alert_negative_share_min: float = Field(default=0.5, gt=0, le=1)
+    alert_negative_share_rise: float = Field(default=0.25, gt=0, le=1)
+    alert_tick_s: float = Field(default=60.0, gt=0)
+    # AES-256-GCM key (32 bytes, base64) that encrypts webhook signing secrets at rest; without
+    # it webhooks cannot be created. Keep it in a Secret; losing it orphans every webhook.
+    webhook_secret_key: SecretStr = SecretStr("")
+    # Addresses webhook deliveries may reach although private (as ingest's fetch_allow), e.g.
+    # ["10.20.0.0/16"] for a city intranet receiver. JSON in the environment.
+    webhook_allow: list[str] = Field(default_factory=list)
+    # Whether this replica sends webhook deliveries; every replica writes them to the outbox.
+    webhook_delivery: bool = True
+    # Deliveries one replica sends at once.
+    webhook_concurrency: int = Field(default=4, ge=1, le=64)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=10, ge=1)
+    webhook_retry_base_s: float = Field(default=5.0, gt=0)
+    webhook_retry_max_s: float = Field(default=3_600.0, gt=0)
+    # Longest sleep of the delivery worker when nothing is due.
+    webhook_poll_s: float = Field(default=5.0, gt=0)
     # Deadline of a submitDocument call to ingest, which includes a first analysis attempt.
     ingest_timeout_s: float = Field(default=15.0, gt=0)
     # A 100,000-character Vietnamese text is about 300 kB of UTF-8; leave room for the rest.

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from langnghe.nlp.v1 import nlp_pb2, nlp_pb2_grpc
 from services.common.metrics import LATENCY_BUCKETS
+from services.ingest.events import AnalyzedEvent, DocumentEventHub
 from services.ingest.settings import IngestSettings
 from services.ingest.store import AnalysisResult, DocumentStore, QueuedDocument
 
@@ -77,8 +78,10 @@ class Analyzer:
         nlp: nlp_pb2_grpc.NlpServiceStub,
         settings: IngestSettings,
         metrics: AnalysisMetrics,
+        events: DocumentEventHub | None = None,
     ) -> None:
         self._store = store
+        self._events = events
         self._nlp = nlp
         self._settings = settings
         self._metrics = metrics
@@ -123,13 +126,38 @@ class Analyzer:
         self._metrics.batches.labels("ok").inc()
         now = datetime.now(UTC)
         by_id = {a.id: a for a in response.analyses}
-        await self._store.save_analyses(
-            [AnalysisResult(d.id, analysis_fields(by_id[str(d.id)])) for d in documents],
-            now=now,
-        )
+        results = [AnalysisResult(d.id, analysis_fields(by_id[str(d.id)])) for d in documents]
+        await self._store.save_analyses(results, now=now)
         for d in documents:
             self._metrics.stored_to_analyzed.observe((now - d.id.generation_time).total_seconds())
+        await self._publish(results, now)
         return True
+
+    async def _publish(self, results: list[AnalysisResult], now: datetime) -> None:
+        """Tell the WatchDocuments subscribers, if there are any, what was just analysed."""
+        if self._events is None or not self._events.has_subscribers:
+            return
+        try:
+            origins = await self._store.origins([r.id for r in results])
+        except Exception:
+            # The analyses are stored; live subscribers catch up by querying.
+            log.exception("cannot read what to tell WatchDocuments subscribers")
+            return
+        self._events.publish(
+            [
+                AnalyzedEvent(
+                    document_id=str(r.id),
+                    source_kind=origins[r.id].get("source_kind", "manual"),
+                    source_id=str(origins[r.id].get("source_id") or ""),
+                    outlet=origins[r.id].get("outlet", ""),
+                    sentiment_label=(r.fields.get("sentiment") or {}).get("label", ""),
+                    analyzed_at=now,
+                    timeline_at=origins[r.id].get("timeline_at"),
+                )
+                for r in results
+                if r.id in origins  # erased in the meantime
+            ]
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``: claim what is due, analyse it, sleep till the next is due."""

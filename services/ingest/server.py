@@ -4,9 +4,12 @@ Handlers raise domain errors (InvalidInputError, NotFoundError); the DomainError
 turns them into INVALID_ARGUMENT with field violations, and NOT_FOUND.
 """
 
+import socket
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import CollectorRegistry, Counter
 
 from langnghe.ingest.v1 import ingest_pb2, ingest_pb2_grpc
@@ -14,6 +17,7 @@ from services.common.documents import DocumentDraft, validate_submission
 from services.common.validation import FieldViolation, InvalidInputError, NotFoundError
 from services.ingest import messages
 from services.ingest.analysis import Analyzer
+from services.ingest.events import AnalyzedEvent, DocumentEventHub, HubClosed, SubscriberTooSlow
 from services.ingest.settings import IngestSettings
 from services.ingest.sources import SourceRegistry, source_id
 from services.ingest.store import (
@@ -27,6 +31,8 @@ from services.ingest.store import (
 
 MAX_BATCH = 500
 MAX_PAGE_SIZE = 500
+DEFAULT_HEARTBEAT_S = 15
+MAX_HEARTBEAT_S = 300
 # Time kept back from the caller's deadline to store the analysis and answer.
 _ANSWER_MARGIN_S = 0.25
 
@@ -40,8 +46,11 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         analyzer: Analyzer,
         settings: IngestSettings,
         registry: CollectorRegistry,
+        events: DocumentEventHub,
     ) -> None:
         self._store = store
+        self._events = events
+        self._replica = socket.gethostname()
         self._sources = sources
         self._analyzer = analyzer
         self._settings = settings
@@ -184,6 +193,41 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
         erased, audit_id = await self._store.erase(erasure, now=datetime.now(UTC))
         return ingest_pb2.EraseDocumentsResponse(erased=erased, audit_id=str(audit_id))
 
+    async def WatchDocuments(
+        self, request: ingest_pb2.WatchDocumentsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[ingest_pb2.DocumentEvent]:
+        interval = request.heartbeat_interval_s or DEFAULT_HEARTBEAT_S
+        if not 1 <= interval <= MAX_HEARTBEAT_S:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"heartbeat_interval_s must be 1 to {MAX_HEARTBEAT_S}",
+            )
+        if self._events.closed:
+            # Shutting down: UNAVAILABLE, so that clients back off instead of coming straight back.
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "this ingest replica is stopping")
+        async with self._events.subscribe() as subscription:
+            # A first heartbeat at once: the client knows the stream is live before any event.
+            yield self._heartbeat()
+            while True:
+                try:
+                    event = await subscription.next(interval)
+                except HubClosed:
+                    return
+                except SubscriberTooSlow:
+                    await context.abort(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        "this subscriber fell too far behind and missed events; "
+                        "reconnect and catch up by querying",
+                    )
+                yield self._heartbeat() if event is None else _event_message(event)
+
+    def _heartbeat(self) -> ingest_pb2.DocumentEvent:
+        at = Timestamp()
+        at.GetCurrentTime()
+        return ingest_pb2.DocumentEvent(
+            heartbeat=ingest_pb2.Heartbeat(at=at, replica=self._replica)
+        )
+
     # Sources
 
     async def AddSource(
@@ -266,3 +310,17 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
             new=counts["new"],
             attention=[messages.source_message(r) for r in attention],
         )
+
+
+def _event_message(event: AnalyzedEvent) -> ingest_pb2.DocumentEvent:
+    analyzed = ingest_pb2.DocumentAnalyzed(
+        document_id=event.document_id,
+        source_kind=event.source_kind,
+        source_id=event.source_id,
+        outlet=event.outlet,
+        sentiment_label=event.sentiment_label,
+    )
+    analyzed.analyzed_at.FromDatetime(event.analyzed_at)
+    if event.timeline_at is not None:
+        analyzed.timeline_at.FromDatetime(event.timeline_at)
+    return ingest_pb2.DocumentEvent(analyzed=analyzed)

@@ -16,6 +16,7 @@ from services.common.metrics import GrpcServerMetricsInterceptor, new_registry, 
 from services.common.mongo import connect, database, ensure_document_indexes
 from services.ingest.analysis import AnalysisMetrics, Analyzer
 from services.ingest.collector import Collector, CollectorConfig, CollectorMetrics
+from services.ingest.events import DocumentEventHub
 from services.ingest.fetch import Fetcher, FetchMetrics, FetchPolicy
 from services.ingest.server import IngestServicer
 from services.ingest.settings import IngestSettings
@@ -38,14 +39,21 @@ async def serve(settings: IngestSettings) -> None:
         db, {kind: timedelta(days=days) for kind, days in settings.retention_days.items()}
     )
     sources = SourceRegistry(db)
+    events = DocumentEventHub(queue_size=settings.watch_queue_size, registry=registry)
     analyzer = Analyzer(
+        events=events,
         store=store,
         nlp=nlp_pb2_grpc.NlpServiceStub(nlp_channel),
         settings=settings,
         metrics=AnalysisMetrics(registry),
     )
     servicer = IngestServicer(
-        store=store, sources=sources, analyzer=analyzer, settings=settings, registry=registry
+        store=store,
+        sources=sources,
+        analyzer=analyzer,
+        settings=settings,
+        registry=registry,
+        events=events,
     )
 
     def register(server):
@@ -100,6 +108,8 @@ async def serve(settings: IngestSettings) -> None:
         await server.set_serving()
         await shutdown.wait()
     finally:
+        # Watch streams never finish on their own: end them first, or they hold up the drain.
+        events.close()
         await server.stop(settings.shutdown_grace_s, settings.shutdown_delay_s)
         stop.set()
         await asyncio.gather(*workers)

@@ -25,6 +25,8 @@ class IngestSettings(ServiceSettings):
     analysis_retry_max_s: float = Field(default=60.0, gt=0)
     # Longest sleep of the analysis worker when it has nothing due.
     analysis_poll_s: float = Field(default=5.0, gt=0)
+    # Events a WatchDocuments subscriber may fall behind before it is dropped.
+    watch_queue_size: int = Field(default=1_000, ge=1, le=100_000)
     # Collection from polled sources.
     collect: bool = True
     # The public page that tells site owners who collects and why (the gateway serves one at

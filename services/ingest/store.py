@@ -226,6 +226,14 @@ class DocumentStore:
             ordered=False,
         )
 
+    async def origins(self, ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
+        """Where each document came from and its place on the timeline, for live events."""
+        cursor = self._documents.find(
+            {"_id": {"$in": ids}},
+            {"source_kind": 1, "source_id": 1, "outlet": 1, "timeline_at": 1},
+        )
+        return {record["_id"]: record async for record in cursor}
+
     async def retry_later(self, due: dict[ObjectId, datetime], error: str) -> None:
         """Put claimed documents back in the queue, each due again at its own time."""
         if not due:

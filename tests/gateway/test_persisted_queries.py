@@ -8,6 +8,7 @@ import pytest
 
 from services.devstack.stack import Stack
 from tests.conftest import GraphQLClient, another_gateway
+from tests.gateway.graphql_ws import graphql_ws
 
 COUNT = "query DemTin { documents { totalCount } }"
 
@@ -63,3 +64,29 @@ async def test_production_runs_only_persisted_queries(
     assert ad_hoc.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_REQUIRED"
     assert isinstance(hashed.json()["data"]["documents"]["totalCount"], int)
     assert isinstance(full_text.json()["data"]["documents"]["totalCount"], int)
+
+
+async def test_production_runs_only_persisted_subscriptions_too(
+    graphql: GraphQLClient, stack: Stack, strict_gateway: str
+) -> None:
+    registered = "subscription TinMoi { documentAdded { id } }"
+    await graphql(
+        "mutation P($q: String!) { persistQuery(query: $q) { userErrors { code } } }",
+        q=registered,
+    )
+    async with graphql_ws(strict_gateway) as ws:
+        await ws.init({"authorization": f"Bearer {stack.admin_key}"})
+        ad_hoc = await ws.subscribe("subscription { documentAdded { id text } }")
+        refused = await ws.receive(10)
+        allowed = await ws.subscribe(registered)
+        # The registered one runs: it waits for documents instead of answering with an error.
+        later = []
+        while True:
+            try:
+                later.append(await ws.receive(1.5))
+            except TimeoutError:
+                break
+    assert [m["id"] for m in later if m["id"] == allowed] == []
+    assert refused["id"] == ad_hoc
+    errors = refused["payload"] if refused["type"] == "error" else refused["payload"]["errors"]
+    assert errors[0]["extensions"]["code"] == "PERSISTED_QUERY_REQUIRED"

@@ -340,3 +340,43 @@ class EraseDocumentsResponse(_message.Message):
     erased: int
     audit_id: str
     def __init__(self, erased: _Optional[int] = ..., audit_id: _Optional[str] = ...) -> None: ...
+
+class WatchDocumentsRequest(_message.Message):
+    __slots__ = ("heartbeat_interval_s",)
+    HEARTBEAT_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    heartbeat_interval_s: int
+    def __init__(self, heartbeat_interval_s: _Optional[int] = ...) -> None: ...
+
+class DocumentEvent(_message.Message):
+    __slots__ = ("analyzed", "heartbeat")
+    ANALYZED_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    analyzed: DocumentAnalyzed
+    heartbeat: Heartbeat
+    def __init__(self, analyzed: _Optional[_Union[DocumentAnalyzed, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+
+class DocumentAnalyzed(_message.Message):
+    __slots__ = ("document_id", "source_kind", "source_id", "outlet", "sentiment_label", "analyzed_at", "timeline_at")
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_KIND_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTLET_FIELD_NUMBER: _ClassVar[int]
+    SENTIMENT_LABEL_FIELD_NUMBER: _ClassVar[int]
+    ANALYZED_AT_FIELD_NUMBER: _ClassVar[int]
+    TIMELINE_AT_FIELD_NUMBER: _ClassVar[int]
+    document_id: str
+    source_kind: str
+    source_id: str
+    outlet: str
+    sentiment_label: str
+    analyzed_at: _timestamp_pb2.Timestamp
+    timeline_at: _timestamp_pb2.Timestamp
+    def __init__(self, document_id: _Optional[str] = ..., source_kind: _Optional[str] = ..., source_id: _Optional[str] = ..., outlet: _Optional[str] = ..., sentiment_label: _Optional[str] = ..., analyzed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timeline_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("at", "replica")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    REPLICA_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    replica: str
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., replica: _Optional[str] = ...) -> None: ...

@@ -87,6 +87,11 @@ class IngestServiceStub:
                 request_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.EraseDocumentsRequest.SerializeToString,
                 response_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.EraseDocumentsResponse.FromString,
                 _registered_method=True)
+        self.WatchDocuments = channel.unary_stream(
+                '/langnghe.ingest.v1.IngestService/WatchDocuments',
+                request_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.WatchDocumentsRequest.SerializeToString,
+                response_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.DocumentEvent.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -161,6 +166,18 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchDocuments(self, request, context):
+        """WatchDocuments streams an event each time this replica stores a document's analysis, and a
+        heartbeat when there has been nothing to say for a while. Events are live only: there is no
+        resume token, and a client that reconnects catches up by querying what it missed. Each
+        replica streams only its own events, so a client that wants all subscribes to every replica.
+        A subscriber that falls more than its queue behind is dropped with RESOURCE_EXHAUSTED
+        rather than slow ingest down; a replica shutting down ends the stream with OK.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -213,6 +230,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.EraseDocuments,
                     request_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.EraseDocumentsRequest.FromString,
                     response_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.EraseDocumentsResponse.SerializeToString,
+            ),
+            'WatchDocuments': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchDocuments,
+                    request_deserializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.WatchDocumentsRequest.FromString,
+                    response_serializer=langnghe_dot_ingest_dot_v1_dot_ingest__pb2.DocumentEvent.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -488,6 +510,33 @@ class IngestService:
             '/langnghe.ingest.v1.IngestService/EraseDocuments',
             langnghe_dot_ingest_dot_v1_dot_ingest__pb2.EraseDocumentsRequest.SerializeToString,
             langnghe_dot_ingest_dot_v1_dot_ingest__pb2.EraseDocumentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchDocuments(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/langnghe.ingest.v1.IngestService/WatchDocuments',
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.WatchDocumentsRequest.SerializeToString,
+            langnghe_dot_ingest_dot_v1_dot_ingest__pb2.DocumentEvent.FromString,
             options,
             channel_credentials,
             insecure,

@@ -17,6 +17,8 @@ from services.gateway.schema.metrics import GraphQLMetrics
 from services.gateway.schema.mutation import Mutation
 from services.gateway.schema.query import Query
 from services.gateway.schema.ratelimit import RateLimitHeaders
+from services.gateway.schema.subscription import Subscription
+from services.gateway.schema.websocket_limits import WebSocketOperationLimits
 
 
 def build_schema(
@@ -38,10 +40,11 @@ def build_schema(
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
     if metrics is not None:
         extensions.append(metrics.extension())
-    extensions.extend([RateLimitHeaders, RecordOperations])
+    extensions.extend([WebSocketOperationLimits, RateLimitHeaders, RecordOperations])
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True),
         extensions=extensions,
     )

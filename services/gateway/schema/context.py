@@ -1,15 +1,20 @@
 """What every resolver can reach during one request: the repository, ingest, settings."""
 
+from typing import Any
+
 from strawberry.litestar import BaseContext
 from strawberry.types import Info as StrawberryInfo
 
 from langnghe.ingest.v1 import ingest_pb2_grpc
+from services.gateway.alerts import AlertStore
 from services.gateway.audit import AuditLog
 from services.gateway.auth import ApiKeyStore, Principal
+from services.gateway.live import Broadcast, DocumentEvent
 from services.gateway.persisted import PersistedQueries
-from services.gateway.ratelimit import Quota
+from services.gateway.ratelimit import Quota, RateLimiter
 from services.gateway.repository import DocumentRepository
 from services.gateway.settings import GatewaySettings
+from services.gateway.webhooks import WebhookStore
 
 
 class Context(BaseContext, kw_only=True):
@@ -26,6 +31,14 @@ class Context(BaseContext, kw_only=True):
     principal: Principal | None
     # What is left of the caller's rate limit after this request.
     quota: Quota | None = None
+    limiter: RateLimiter
+    alerts: AlertStore
+    webhooks: WebhookStore
+    # Live events of this gateway, for subscriptions.
+    document_events: Broadcast[list[DocumentEvent]]
+    alert_events: Broadcast[dict[str, Any]]
+    # The graphql-transport-ws connection_init payload, on a WebSocket.
+    connection_params: dict[str, Any] | None = None
 
 
 type Info = StrawberryInfo[Context, None]

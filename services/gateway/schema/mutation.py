@@ -8,6 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from langnghe.ingest.v1 import ingest_pb2
 from services.common.validation import InvalidInputError
+from services.gateway.schema.alerts import acknowledge_alert
 from services.gateway.schema.api_keys import create_api_key, revoke_api_key
 from services.gateway.schema.context import Info
 from services.gateway.schema.document import Document, in_city_time
@@ -22,6 +23,7 @@ from services.gateway.schema.sources import (
     update_source,
 )
 from services.gateway.schema.topics import create_tracked_topic, delete_tracked_topic
+from services.gateway.schema.webhooks import create_webhook, delete_webhook
 
 
 @strawberry.input
@@ -109,6 +111,21 @@ class Mutation:
     )
     delete_tracked_topic = strawberry.mutation(
         resolver=delete_tracked_topic, permission_classes=[requires("read")]
+    )
+
+    acknowledge_alert = strawberry.mutation(
+        resolver=acknowledge_alert,
+        description="Say that your unit has taken an open alert in hand.",
+        permission_classes=[requires("read")],
+    )
+    create_webhook = strawberry.mutation(
+        resolver=create_webhook,
+        description="POST your unit's alerts to url, signed; the secret is in the answer, "
+        "and only there. Private and loopback addresses are refused.",
+        permission_classes=[requires("read")],
+    )
+    delete_webhook = strawberry.mutation(
+        resolver=delete_webhook, permission_classes=[requires("read")]
     )
 
     persist_query = strawberry.mutation(

@@ -3,6 +3,7 @@
 import strawberry
 from strawberry import relay
 
+from services.gateway.schema.alerts import AlertConnection, alert_page
 from services.gateway.schema.analytics import TimelinePoint, sentiment_timeline
 from services.gateway.schema.api_keys import ApiKey
 from services.gateway.schema.audit import AuditEntryConnection, audit_log
@@ -21,6 +22,7 @@ from services.gateway.schema.ratelimit import RateLimit, rate_limit
 from services.gateway.schema.sources import SourceConnection, sources
 from services.gateway.schema.story import Story
 from services.gateway.schema.topics import TrackedTopic, tracked_topics
+from services.gateway.schema.webhooks import Webhook, webhooks
 
 
 @strawberry.type
@@ -65,6 +67,16 @@ class Query:
     tracked_topics: list[TrackedTopic] = strawberry.field(
         resolver=tracked_topics,
         description="Your unit's tracked topics.",
+        permission_classes=[requires("read")],
+    )
+    alerts: AlertConnection = strawberry.field(
+        resolver=alert_page,
+        description="Your unit's alerts, newest first; by topic and state if given.",
+        permission_classes=[requires("read")],
+    )
+    webhooks: list[Webhook] = strawberry.field(
+        resolver=webhooks,
+        description="Your unit's webhook targets (their secrets are never shown again).",
         permission_classes=[requires("read")],
     )
     sentiment_timeline: list[TimelinePoint] = strawberry.field(

@@ -1,11 +1,18 @@
 """Fetching for the ingest service: one URL at a time, politely, safely and efficiently."""
 
+from services.common.ssrf import (
+    AddressGuard,
+    BlockedBySsrfPolicy,
+    GuardedTransport,
+    Resolver,
+    SystemResolver,
+)
 from services.ingest.fetch.client import Fetcher, FetchResult
 from services.ingest.fetch.errors import (
-    BlockedBySsrfPolicy,
     BodyTooLarge,
     CertificateError,
     DisallowedByRobots,
+    FetchBlockedBySsrfPolicy,
     FetchError,
     FetchTimeout,
     HttpStatusError,
@@ -17,12 +24,6 @@ from services.ingest.fetch.errors import (
 )
 from services.ingest.fetch.metrics import FetchMetrics, FetchObserver
 from services.ingest.fetch.policy import FetchPolicy
-from services.ingest.fetch.ssrf import (
-    AddressGuard,
-    GuardedTransport,
-    Resolver,
-    SystemResolver,
-)
 
 __all__ = [
     "AddressGuard",
@@ -30,6 +31,7 @@ __all__ = [
     "BodyTooLarge",
     "CertificateError",
     "DisallowedByRobots",
+    "FetchBlockedBySsrfPolicy",
     "FetchError",
     "FetchMetrics",
     "FetchObserver",

@@ -15,10 +15,18 @@ from types import TracebackType
 import httpx
 import structlog
 
+from services.common.ssrf import (
+    ALLOWED_SCHEMES,
+    AddressGuard,
+    BlockedBySsrfPolicy,
+    GuardedTransport,
+    Resolver,
+)
 from services.ingest.fetch.errors import (
     BodyTooLarge,
     CertificateError,
     DisallowedByRobots,
+    FetchBlockedBySsrfPolicy,
     FetchError,
     FetchTimeout,
     HttpStatusError,
@@ -37,7 +45,6 @@ from services.ingest.fetch.robots import (
     RobotsCache,
     origin_of,
 )
-from services.ingest.fetch.ssrf import ALLOWED_SCHEMES, AddressGuard, GuardedTransport, Resolver
 
 log = structlog.get_logger(__name__)
 
@@ -215,7 +222,10 @@ class Fetcher:
         attempts = 0
         for _ in range(max_redirects + 1):
             # Before robots.txt and the host's queue, so a forbidden URL costs nothing.
-            self._guard.check_url(target)
+            try:
+                self._guard.check_url(target)
+            except BlockedBySsrfPolicy as refused:
+                raise FetchBlockedBySsrfPolicy(str(refused)) from None
             origin = origin_of(target)
             crawl_delay_s = (
                 await self._crawl_delay_if_allowed(target, origin) if obey_robots else None
@@ -298,6 +308,9 @@ class Fetcher:
                     return await _read_response(response, max_bytes, truncate, started)
                 finally:
                     await response.aclose()
+        except BlockedBySsrfPolicy as refused:
+            # Raised by the guarded transport when it connects (redirect hops included).
+            raise FetchBlockedBySsrfPolicy(str(refused)) from None
         except TimeoutError:
             raise _Retryable(FetchTimeout(f"no complete response within {total_s} s")) from None
         except httpx.TimeoutException as error:

@@ -4,6 +4,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
+from services.common.ssrf import BlockedBySsrfPolicy
+
 
 class Outcome(StrEnum):
     """How a fetch ended; the only label fetch metrics carry, so its values stay few."""
@@ -32,8 +34,8 @@ class InvalidUrl(FetchError):
     outcome = Outcome.INVALID_URL
 
 
-class BlockedBySsrfPolicy(FetchError):
-    """The URL's scheme, host or resolved address is one outbound requests may not reach."""
+class FetchBlockedBySsrfPolicy(FetchError, BlockedBySsrfPolicy):
+    """The SSRF guard (services.common.ssrf) refused a URL to fetch, or one it redirected to."""
 
     outcome = Outcome.SSRF_BLOCKED
 

@@ -14,8 +14,8 @@ import httpx
 import structlog
 from protego import Protego
 
+from services.common.ssrf import BlockedBySsrfPolicy
 from services.ingest.fetch.errors import (
-    BlockedBySsrfPolicy,
     CertificateError,
     FetchError,
     HttpStatusError,

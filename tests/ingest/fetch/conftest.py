@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
+from services.common.ssrf import IPAddress
 from services.ingest.fetch import Fetcher, FetchPolicy
-from services.ingest.fetch.ssrf import IPAddress
 
 CONTACT_URL = "https://langnghe.test/bot"
 USER_AGENT = f"LangNgheBot/0.1 (+{CONTACT_URL})"

@@ -13,6 +13,7 @@ import httpx
 import pytest
 import trustme
 
+from services.common.ssrf import GuardedNetworkBackend, IPAddress, forbidden_reason
 from services.ingest.fetch import (
     AddressGuard,
     BlockedBySsrfPolicy,
@@ -21,7 +22,6 @@ from services.ingest.fetch import (
     GuardedTransport,
     RetryLater,
 )
-from services.ingest.fetch.ssrf import GuardedNetworkBackend, IPAddress, forbidden_reason
 from tests.ingest.fetch.conftest import FakeResolver, LocalServer, Reply
 
 

@@ -6,7 +6,7 @@ and the socket connects to a vetted address (pinned), so a DNS answer that chang
 check and the connect (rebinding) cannot slip through. The URL keeps its hostname, so the Host
 header, TLS SNI and certificate verification are still about the name.
 
-Any httpx client can use it (the ingest fetcher, later webhooks)::
+Any httpx client can use it (the ingest fetcher, the gateway's webhooks)::
 
     httpx.AsyncClient(transport=GuardedTransport(AddressGuard()), trust_env=False)
 """
@@ -23,7 +23,10 @@ from typing import Protocol
 import httpcore
 import httpx
 
-from services.ingest.fetch.errors import BlockedBySsrfPolicy
+
+class BlockedBySsrfPolicy(Exception):
+    """The URL's scheme, host or resolved address is one outbound requests may not reach."""
+
 
 type IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 type IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
