@@ -228,9 +228,7 @@ async def test_stored_analysis_is_found_by_its_indexed_fields(mongo_db: AsyncDat
     await ensure_document_indexes(mongo_db)
     store = DocumentStore(mongo_db)
     now = datetime.now(UTC)
-    stored = await store.add(
-        validate_submission(text=TEXT, title=TITLE), now=now, claim_until=now
-    )
+    stored = await store.add(validate_submission(text=TEXT, title=TITLE), now=now, claim_until=now)
     await store.save_analyses(
         [AnalysisResult(stored.id, analysis_fields(full_analysis()))], now=now
     )
