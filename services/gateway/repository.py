@@ -12,8 +12,18 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.common.mongo import DOCUMENTS
 from services.common.text import search_terms
 
-# Everything the API shows; the search index and hashes stay in the database.
-_PROJECTION = {"search_terms": 0, "minhash": 0, "minhash_bands": 0}
+# Everything the API shows; the search index, hashes, lookup keys and the embedding (768 bytes a
+# document, of use only to similarity search) stay in the database.
+_PROJECTION = {
+    "search_terms": 0,
+    "minhash": 0,
+    "minhash_bands": 0,
+    "embedding": 0,
+    "sector_ids": 0,
+    "entity_keys": 0,
+    "locality_codes": 0,
+    "keyword_keys": 0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +38,20 @@ class DocumentFilter:
     source_ids: tuple[ObjectId, ...] = ()
     outlets: tuple[str, ...] = ()
     language: str | None = None
+    toxicity: str | None = None
+    emotion: str | None = None
+    # The news topic nlp classified the document under (POLITICS_SOCIETY, ...).
+    news_topic: str | None = None
+    # Each list matches documents having any of its values (see STORAGE.md for the keys).
+    sector_ids: tuple[str, ...] = ()
+    locality_codes: tuple[str, ...] = ()
+    entity_keys: tuple[str, ...] = ()
     # A compiled tracked-topic query (services.gateway.query_language).
     topic: dict[str, Any] | None = None
 
     def to_mongo(self) -> dict[str, Any]:
         query: dict[str, Any] = {}
+        clauses: list[dict[str, Any]] = []
         if self.since or self.until:
             query["timeline_at"] = {
                 **({"$gte": self.since} if self.since else {}),
@@ -42,11 +61,22 @@ class DocumentFilter:
             ("source_kind", self.source_kinds),
             ("source_id", self.source_ids),
             ("outlet", self.outlets),
+            ("sector_ids", self.sector_ids),
+            ("locality_codes", self.locality_codes),
+            ("entity_keys", self.entity_keys),
         ):
             if values:
                 query[field] = values[0] if len(values) == 1 else {"$in": list(values)}
+        for field, value in (
+            ("toxicity.label", self.toxicity),
+            ("emotion.label", self.emotion),
+            ("topic.label", self.news_topic),
+        ):
+            if value:
+                query[field] = value
         if self.language:
-            query["language"] = self.language
+            # Detected ({code, confidence}) once analysed; before that, as the source declared.
+            clauses.append({"$or": [{"language.code": self.language}, {"language": self.language}]})
         if self.search:
             terms = search_terms(self.search)
             if terms:
@@ -56,8 +86,14 @@ class DocumentFilter:
         if self.story_id:
             query["story_id"] = self.story_id
         if self.topic:
-            query = {"$and": [query, self.topic]} if query else self.topic
-        return query
+            clauses.append(self.topic)
+        if not clauses:
+            return query
+        return (
+            {"$and": [query, *clauses]}
+            if query
+            else (clauses[0] if len(clauses) == 1 else {"$and": clauses})
+        )
 
 
 class DocumentOrder(Enum):
