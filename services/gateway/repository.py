@@ -96,6 +96,16 @@ class DocumentFilter:
         )
 
 
+def time_bucket(unit: str, timezone: str) -> dict[str, Any]:
+    """The hour or day a document's timeline time falls in, in ``timezone``, as ISO text.
+
+    $dateToString rather than $dateTrunc: the embedded test store lacks $dateTrunc with a
+    time zone, and both give the same buckets on real MongoDB.
+    """
+    fmt = "%Y-%m-%dT%H:00:00" if unit == "hour" else "%Y-%m-%dT00:00:00"
+    return {"$dateToString": {"format": fmt, "date": "$timeline_at", "timezone": timezone}}
+
+
 class DocumentOrder(Enum):
     STORED = "stored"
     PUBLISHED = "published"
@@ -163,20 +173,13 @@ class DocumentRepository:
         self, flt: DocumentFilter, *, unit: str, timezone: str
     ) -> list[tuple[str, dict[str | None, int]]]:
         """(bucket start as ISO text in ``timezone``, {label: count}) for each hour or day."""
-        fmt = "%Y-%m-%dT%H:00:00" if unit == "hour" else "%Y-%m-%dT00:00:00"
         cursor = await self._documents.aggregate(
             [
                 {"$match": flt.to_mongo()},
                 {
                     "$group": {
                         "_id": {
-                            "bucket": {
-                                "$dateToString": {
-                                    "format": fmt,
-                                    "date": "$timeline_at",
-                                    "timezone": timezone,
-                                }
-                            },
+                            "bucket": time_bucket(unit, timezone),
                             "label": "$sentiment.label",
                         },
                         "n": {"$sum": 1},
