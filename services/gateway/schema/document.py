@@ -136,9 +136,7 @@ class Document(relay.Node):
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Self:
         sentiment = record.get("sentiment")
-        # nlp stores {code, confidence}; a collected page not yet analysed has its declared code.
-        language = record.get("language")
-        detected = isinstance(language, dict)
+        language, confidence = findings.language_of(record)
         return cls(
             story_id=record.get("story_id"),
             id=str(record["_id"]),
@@ -149,8 +147,8 @@ class Document(relay.Node):
             created_at=record["created_at"],
             source_kind=SourceKind(record.get("source_kind", "manual")),
             outlet=record.get("outlet", ""),
-            language=language.get("code") if detected else language,
-            language_confidence=language.get("confidence") if detected else None,
+            language=language,
+            language_confidence=confidence,
             analysis_state=AnalysisState(record["analysis_state"]),
             sentiment=(
                 Sentiment(

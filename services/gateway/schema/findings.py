@@ -207,6 +207,15 @@ class Keyword:
     score: float
 
 
+def language_of(record: dict[str, Any]) -> tuple[str | None, float | None]:
+    """(code, confidence) of a stored document: nlp stores {code, confidence}; a collected
+    page not analysed yet carries the code its source declared, and no confidence."""
+    language = record.get("language")
+    if isinstance(language, dict):
+        return language.get("code"), language.get("confidence")
+    return language, None
+
+
 def sectors(stored: list[dict[str, Any]] | None) -> list[SectorScore]:
     return [SectorScore(id=s["id"], score=s.get("score", 0.0)) for s in stored or ()]
 
