@@ -21,6 +21,7 @@ ALERTS = "alerts"
 MAX_ALERTS = 100
 # A slow aggregation is stopped rather than left to hold a connection.
 MAX_TIME_MS = 20_000
+OPENING_CHARS = 120
 
 _NEGATIVE = {"$cond": [{"$eq": ["$sentiment.label", "NEGATIVE"]}, 1, 0]}
 _ANALYSED = {"$cond": [{"$ifNull": ["$sentiment.label", False]}, 1, 0]}
@@ -267,6 +268,8 @@ class DocumentAggregations:
                         "n": {"$sum": 1},
                         "outlets": {"$addToSet": "$outlet"},
                         "title": {"$first": "$title"},
+                        # For a story of untitled posts: how its first one begins.
+                        "opening": {"$first": {"$substrCP": ["$text", 0, OPENING_CHARS]}},
                         "first_seen": {"$min": "$timeline_at"},
                         "last_seen": {"$max": "$timeline_at"},
                     }
@@ -276,6 +279,7 @@ class DocumentAggregations:
                         "n": 1,
                         "outlets": {"$size": "$outlets"},
                         "title": 1,
+                        "opening": 1,
                         "first_seen": 1,
                         "last_seen": 1,
                     }
@@ -285,7 +289,14 @@ class DocumentAggregations:
             ]
         )
         return [
-            StoryTally(r["_id"], r["n"], r["outlets"], r["title"], r["first_seen"], r["last_seen"])
+            StoryTally(
+                r["_id"],
+                r["n"],
+                r["outlets"],
+                r.get("title") or r.get("opening") or "",
+                r["first_seen"],
+                r["last_seen"],
+            )
             for r in rows
         ]
 

@@ -367,16 +367,15 @@ async def test_sentiment_timeline_in_city_days_and_weeks(graphql: GraphQLClient)
     query T($bucket: TimeBucket!, $filter: DocumentFilterInput) {
       sentimentTimeline(bucket: $bucket, filter: $filter) { start total negative unanalysed }
     }"""
-    days = (await graphql(query, bucket="DAY", filter={"search": tag}))["data"]["sentimentTimeline"]
+    within = {"search": tag, "since": "2026-11-20T00:00:00", "until": "2026-11-27T00:00:00"}
+    days = (await graphql(query, bucket="DAY", filter=within))["data"]["sentimentTimeline"]
     assert [(d["start"][:10], d["total"]) for d in days] == [
         ("2026-11-23", 1),
         ("2026-11-24", 1),
         ("2026-11-25", 1),
     ]
     assert all(d["start"].endswith("+07:00") for d in days)
-    weeks = (await graphql(query, bucket="WEEK", filter={"search": tag}))["data"][
-        "sentimentTimeline"
-    ]
+    weeks = (await graphql(query, bucket="WEEK", filter=within))["data"]["sentimentTimeline"]
     assert [(w["start"][:10], w["total"]) for w in weeks] == [("2026-11-23", 3)]
     assert weeks[0]["negative"] + weeks[0]["unanalysed"] <= 3
 

@@ -64,7 +64,6 @@ async def store_period(db: AsyncDatabase) -> str:
                 keywords=("kẹt xe",),
             ),
             Analysed(
-                title="Công viên bờ sông mở cửa",
                 text=f"Công viên mới ở Quận 7 mở cửa, người dân rất vui {tag}",
                 published_at=datetime.fromisoformat("2026-10-06T10:00:00+07:00"),
                 sentiment="POSITIVE",
@@ -216,6 +215,8 @@ async def test_breakdowns_of_a_filter(graphql: GraphQLClient, stack_db: AsyncDat
     )
     assert flood["firstSeen"].startswith("2026-10-05T01:00:00")
     assert (park["documents"], park["outlets"]) == (2, 1)
+    # Untitled: named by how its first document begins.
+    assert park["title"] == f"Công viên mới ở Quận 7 mở cửa, người dân rất vui {tag}"
     # The story is a node: its documents are one query away.
     story = await graphql(
         "query S($id: ID!) { story(id: $id) { documents { edges { node { id } } } } }",
@@ -390,7 +391,7 @@ async def test_analytics_refuse_unbounded_or_malformed_requests(graphql: GraphQL
         (
             '{ analytics(period: {since: "2026-01-02T00:00:00", until: "2026-01-01T00:00:00"})'
             " { total } }",
-            "since must be before",
+            "must start before it ends",
         ),
         ("{ analytics { byOutlet(first: 0) { count } } }", "between 1 and 100"),
         ("{ analytics { byLocality(first: 501) { count } } }", "between 1 and 500"),

@@ -107,8 +107,10 @@ async def timeline_points(
 async def sentiment_timeline(
     info: Info, bucket: TimeBucket = TimeBucket.DAY, filter: DocumentFilterInput | None = None
 ) -> list[TimelinePoint]:
-    """Volume and sentiment over time for the documents matching ``filter``."""
-    return await timeline_points(info, (filter or DocumentFilterInput()).to_filter(), bucket)
+    """Volume and sentiment over time for the documents matching ``filter``, in its since/until
+    or the last 30 days."""
+    _, flt = window(None, (filter or DocumentFilterInput()).to_filter())
+    return await timeline_points(info, flt, bucket)
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -174,7 +176,9 @@ class KeywordTally(Tally):
 @strawberry.type(description="A story of the period, with how widely it was told.")
 class TopStory:
     story: Story
-    title: str = strawberry.field(description="The title it was first told under.")
+    title: str = strawberry.field(
+        description="The title it was first told under; for untitled posts, how the first begins."
+    )
     documents: int
     outlets: int
     first_seen: datetime
@@ -397,17 +401,21 @@ class ShareOfVoice:
 
 
 def window(period: PeriodInput | None, flt: DocumentFilter) -> tuple[Period, DocumentFilter]:
-    """The period analytics cover (the last 30 days when none is given), and the filter
-    narrowed to it: every aggregation then reads one bounded range of the timeline index."""
-    if period is None:
-        until = datetime.now(UTC)
-        since = until - DEFAULT_PERIOD
-    else:
+    """The period analytics cover, and the filter narrowed to it, so that every aggregation
+    reads one bounded range of the timeline index.
+
+    The period is the one given; else the filter's since/until (an open end being now, or 30
+    days before the other end); else the last 30 days. It is at most MAX_PERIOD long.
+    """
+    if period is not None:
         since, until = in_city_time(period.since), in_city_time(period.until)
-        if since >= until:
-            raise bad_input("period.since must be before period.until")
-        if until - since > MAX_PERIOD:
-            raise bad_input(f"a period is at most {MAX_PERIOD.days} days")
+    else:
+        until = flt.until or datetime.now(UTC)
+        since = flt.since or until - DEFAULT_PERIOD
+    if since >= until:
+        raise bad_input("the period must start before it ends")
+    if until - since > MAX_PERIOD:
+        raise bad_input(f"a period is at most {MAX_PERIOD.days} days: narrow it")
     narrowed = dataclasses.replace(
         flt,
         since=max(since, flt.since) if flt.since else since,

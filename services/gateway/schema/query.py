@@ -78,7 +78,9 @@ class Query:
     )
     sentiment_timeline: list[TimelinePoint] = strawberry.field(
         resolver=sentiment_timeline,
-        description="Volume and sentiment over time for a filter, in Ho Chi Minh City time.",
+        description="Volume and sentiment over time for a filter, in Ho Chi Minh City time, "
+        "within the filter's since/until (the last 30 days when it has none; at most 400 days). "
+        "analytics { timeline } gives the same for a period and a tracked topic.",
         permission_classes=[requires("read")],
     )
     analytics: Analytics = strawberry.field(
