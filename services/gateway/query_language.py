@@ -21,7 +21,7 @@ from services.common.text import fold_diacritics, search_terms
 FIELDS = {
     "source": "source_kind",
     "outlet": "outlet",
-    # The fields ingest stores what nlp found in (STORAGE.md), each a multikey index.
+    # The lookup keys ingest stores what nlp found in (docs/storage.md), each a multikey index.
     "district": "locality_codes",
     "locality": "locality_codes",
     "sector": "sector_ids",

@@ -42,7 +42,7 @@ class DocumentFilter:
     emotion: str | None = None
     # The news topic nlp classified the document under (POLITICS_SOCIETY, ...).
     news_topic: str | None = None
-    # Each list matches documents having any of its values (see STORAGE.md for the keys).
+    # Each list matches documents having any of its values (docs/storage.md names the keys).
     sector_ids: tuple[str, ...] = ()
     locality_codes: tuple[str, ...] = ()
     entity_keys: tuple[str, ...] = ()

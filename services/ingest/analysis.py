@@ -34,7 +34,7 @@ _FLOAT16 = "<{}e"
 
 
 def analysis_fields(analysis: nlp_pb2.Analysis) -> dict[str, Any]:
-    """The fields an nlp Analysis adds to a stored document (the shape STORAGE.md describes).
+    """The fields an nlp Analysis adds to a stored document (docs/storage.md describes them).
 
     A message nlp left unset (sentiment of a non-Vietnamese text, say) is left out, so that it
     stays absent in MongoDB; lists are always written, empty when nlp found nothing.

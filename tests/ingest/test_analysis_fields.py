@@ -1,4 +1,4 @@
-"""How an nlp Analysis is stored: every field in the shape STORAGE.md names, and findable by it."""
+"""How an nlp Analysis is stored: every field in the shape docs/storage.md names, findable by it."""
 
 import struct
 from datetime import UTC, datetime
