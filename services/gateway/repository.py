@@ -46,6 +46,7 @@ class DocumentFilter:
     sector_ids: tuple[str, ...] = ()
     locality_codes: tuple[str, ...] = ()
     entity_keys: tuple[str, ...] = ()
+    keyword_keys: tuple[str, ...] = ()
     # A compiled tracked-topic query (services.gateway.query_language).
     topic: dict[str, Any] | None = None
 
@@ -64,6 +65,7 @@ class DocumentFilter:
             ("sector_ids", self.sector_ids),
             ("locality_codes", self.locality_codes),
             ("entity_keys", self.entity_keys),
+            ("keyword_keys", self.keyword_keys),
         ):
             if values:
                 query[field] = values[0] if len(values) == 1 else {"$in": list(values)}

@@ -106,6 +106,7 @@ async def test_filters_on_findings(graphql: GraphQLClient, stack_db: AsyncDataba
                 sectors=("flooding",),
                 entities=(("PER", "Lê Thị Mai"),),
                 places=(DISTRICT_7,),
+                keywords=("đường ngập",),
             ),
             Analysed(
                 text=f"Phường Tân Hưng khai trương công viên mới, lời lẽ thô tục trên mạng {tag}",
@@ -148,6 +149,7 @@ async def test_filters_on_findings(graphql: GraphQLClient, stack_db: AsyncDataba
     assert await count(entity={"text": "LE THI MAI"}) == 2
     assert await count(entity={"text": "lê thị  mai", "type": "PER"}) == 1
     assert await count(entity={"text": "Lê Thị Mai", "type": "LOC"}) == 0
+    assert await count(keywords=["DUONG NGAP", "không có"]) == 1
     # The query language's fields read the same stored fields.
     assert await count(query="district:27001 AND sector:flooding") == 2
     assert await count(query="locality:778 OR sector:environment") == 2

@@ -229,6 +229,10 @@ class DocumentFilterInput:
         "naming a unit of the old map (a district, say) is found by that unit's code and by the "
         "codes of today's units on its area.",
     )
+    keywords: list[str] | None = strawberry.field(
+        default=None,
+        description="Documents with any of these key phrases; accents and case do not matter.",
+    )
     entity: "EntityFilterInput | None" = strawberry.field(
         default=None, description="Documents naming this person, organisation or place."
     )
@@ -252,7 +256,11 @@ class DocumentFilterInput:
                 topic = compile_query(self.query)
             except QuerySyntaxError as error:
                 raise ApiError(str(error), "BAD_USER_INPUT", position=error.position) from None
-        for name, values in (("sectors", self.sectors), ("localities", self.localities)):
+        for name, values in (
+            ("sectors", self.sectors),
+            ("localities", self.localities),
+            ("keywords", self.keywords),
+        ):
             if values is not None and not 1 <= len(values) <= MAX_FILTER_VALUES:
                 raise bad_input(f"{name} takes 1 to {MAX_FILTER_VALUES} values")
         return DocumentFilter(
@@ -270,6 +278,7 @@ class DocumentFilterInput:
             sector_ids=tuple(s.strip().lower() for s in self.sectors or ()),
             locality_codes=tuple(c.strip() for c in self.localities or ()),
             entity_keys=self.entity.keys() if self.entity else (),
+            keyword_keys=tuple(k for k in map(folded_phrase, self.keywords or ()) if k),
             topic=topic,
         )
 
