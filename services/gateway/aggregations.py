@@ -11,9 +11,11 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ExecutionTimeout
 
 from services.common.mongo import DOCUMENTS
 from services.gateway.repository import DocumentFilter, time_bucket
+from services.gateway.schema.errors import ApiError
 
 # Written by the alerting part of the gateway; read here only, and absent until it writes.
 ALERTS = "alerts"
@@ -28,9 +30,9 @@ _ANALYSED = {"$cond": [{"$ifNull": ["$sentiment.label", False]}, 1, 0]}
 
 
 @dataclass(frozen=True, slots=True)
-class Tally:
+class ValueCount:
     """How many documents share a value, how many of them have a sentiment, how many are
-    negative; ``details`` holds what the value's kind adds (a place's name, a story's title)."""
+    negative; ``details`` holds what the value's kind adds (a place's name, a name as written)."""
 
     value: Any
     count: int
@@ -40,7 +42,7 @@ class Tally:
 
 
 @dataclass(frozen=True, slots=True)
-class StoryTally:
+class StoryCount:
     story_id: ObjectId
     count: int
     outlets: int
@@ -55,8 +57,17 @@ class DocumentAggregations:
         self._alerts = db[ALERTS]
 
     async def _run(self, pipeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        cursor = await self._documents.aggregate(pipeline, allowDiskUse=True, maxTimeMS=MAX_TIME_MS)
-        return await cursor.to_list()
+        try:
+            cursor = await self._documents.aggregate(
+                pipeline, allowDiskUse=True, maxTimeMS=MAX_TIME_MS
+            )
+            return await cursor.to_list()
+        except ExecutionTimeout:
+            raise ApiError(
+                f"the analysis took longer than {MAX_TIME_MS // 1000} s: narrow the period or "
+                "the filter",
+                "TIMEOUT",
+            ) from None
 
     async def sentiment_split(self, flt: DocumentFilter) -> dict[str | None, int]:
         """{label or None for not analysed: count} of the matching documents."""
@@ -68,7 +79,7 @@ class DocumentAggregations:
         )
         return {row["_id"]: row["n"] for row in rows}
 
-    async def by_field(self, flt: DocumentFilter, field: str, *, limit: int) -> list[Tally]:
+    async def by_field(self, flt: DocumentFilter, field: str, *, limit: int) -> list[ValueCount]:
         """Documents by the value of a single-valued field (source_kind, outlet)."""
         return self._tallies(
             await self._run(
@@ -80,7 +91,7 @@ class DocumentAggregations:
             )
         )
 
-    async def by_each(self, flt: DocumentFilter, field: str, *, limit: int) -> list[Tally]:
+    async def by_each(self, flt: DocumentFilter, field: str, *, limit: int) -> list[ValueCount]:
         """Documents by each value of a list field whose values are distinct (sector_ids): a
         document counts once under each of its values."""
         return self._tallies(
@@ -97,7 +108,7 @@ class DocumentAggregations:
 
     async def by_locality(
         self, flt: DocumentFilter, *, structure: str, level: str | None, limit: int
-    ) -> list[Tally]:
+    ) -> list[ValueCount]:
         """Documents by administrative unit of one map, for heat maps.
 
         On today's map (SINCE_2025) a document naming a unit of the old map counts under each
@@ -165,7 +176,9 @@ class DocumentAggregations:
         if unnamed:
             names = await self._unit_names(unnamed, structure)
             tallies = [
-                Tally(t.value, t.count, t.analysed, t.negative, {**t.details, **names[t.value]})
+                ValueCount(
+                    t.value, t.count, t.analysed, t.negative, {**t.details, **names[t.value]}
+                )
                 if t.value in names
                 else t
                 for t in tallies
@@ -191,7 +204,7 @@ class DocumentAggregations:
 
     async def top_entities(
         self, flt: DocumentFilter, *, entity_type: str | None, limit: int
-    ) -> list[Tally]:
+    ) -> list[ValueCount]:
         """The most named people, organisations, places: documents naming each, by folded key."""
         match = flt.to_mongo()
         if entity_type:
@@ -225,7 +238,7 @@ class DocumentAggregations:
         )
         return self._tallies(rows, "text")
 
-    async def top_keywords(self, flt: DocumentFilter, *, limit: int) -> list[Tally]:
+    async def top_keywords(self, flt: DocumentFilter, *, limit: int) -> list[ValueCount]:
         """The key phrases most documents share, by folded key."""
         rows = await self._run(
             [
@@ -254,7 +267,7 @@ class DocumentAggregations:
         )
         return self._tallies(rows, "phrase")
 
-    async def top_stories(self, flt: DocumentFilter, *, limit: int) -> list[StoryTally]:
+    async def top_stories(self, flt: DocumentFilter, *, limit: int) -> list[StoryCount]:
         """The stories told by most outlets, then by most documents, in the filter's range."""
         match = {"$and": [flt.to_mongo(), {"story_id": {"$type": "objectId"}}]}
         rows = await self._run(
@@ -289,7 +302,7 @@ class DocumentAggregations:
             ]
         )
         return [
-            StoryTally(
+            StoryCount(
                 r["_id"],
                 r["n"],
                 r["outlets"],
@@ -322,9 +335,9 @@ class DocumentAggregations:
         return await cursor.to_list()
 
     @staticmethod
-    def _tallies(rows: list[dict[str, Any]], *details: str) -> list[Tally]:
+    def _tallies(rows: list[dict[str, Any]], *details: str) -> list[ValueCount]:
         return [
-            Tally(
+            ValueCount(
                 row["_id"],
                 row["n"],
                 row["analysed"],

@@ -4,7 +4,6 @@ share of voice between tracked topics, and the period report."""
 
 import asyncio
 import dataclasses
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
@@ -13,8 +12,7 @@ import strawberry
 from bson import ObjectId
 from strawberry import relay
 
-from services.gateway.aggregations import DocumentAggregations
-from services.gateway.aggregations import Tally as Counted
+from services.gateway.aggregations import DocumentAggregations, ValueCount
 from services.gateway.query_language import compile_query
 from services.gateway.repository import DocumentFilter
 from services.gateway.schema.context import Info
@@ -126,7 +124,7 @@ class Tally:
     )
 
 
-def _tally_fields(tally: Counted) -> dict[str, Any]:
+def _tally_fields(tally: ValueCount) -> dict[str, Any]:
     return {
         "count": tally.count,
         "negative": tally.negative,
@@ -215,19 +213,18 @@ def _rows(first: int, maximum: int = MAX_ROWS) -> int:
 class Analytics:
     period: Period
     flt: strawberry.Private[DocumentFilter]
-    # One sentiment split a request, whichever fields ask for it.
+    # total and sentiment read one split: one aggregation, however many fields ask.
     cache: strawberry.Private[dict[str, asyncio.Future]]
 
     def _aggregations(self, info: Info) -> DocumentAggregations:
         return DocumentAggregations(info.context.documents.database)
 
-    async def _once(self, name: str, compute: Callable[[], Awaitable[Any]]) -> Any:
-        if name not in self.cache:
-            self.cache[name] = asyncio.ensure_future(compute())
-        return await self.cache[name]
-
     async def _split(self, info: Info) -> dict[str | None, int]:
-        return await self._once("split", lambda: self._aggregations(info).sentiment_split(self.flt))
+        if "split" not in self.cache:
+            self.cache["split"] = asyncio.ensure_future(
+                self._aggregations(info).sentiment_split(self.flt)
+            )
+        return await self.cache["split"]
 
     @strawberry.field(description="Documents in the period.")
     async def total(self, info: Info) -> int:
