@@ -404,6 +404,17 @@ async def test_analytics_refuse_unbounded_or_malformed_requests(graphql: GraphQL
             "not the id of a tracked topic",
         ),
     ]
+    every_part = (
+        "{ total timeline { total } bySourceKind { count } byOutlet { count } bySector { count } "
+        "byLocality { count } topEntities { count } topKeywords { count } topStories { outlets } }"
+    )
+    cases.append(
+        (
+            f"{{ a: analytics {every_part} b: analytics {every_part} c: analytics {every_part} "
+            f"d: analytics {every_part} }}",
+            "at most 30 analytics parts",
+        )
+    )
     for query, expected in cases:
         body = await graphql(query)
         assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", body

@@ -82,6 +82,7 @@ def _unit(bucket: TimeBucket) -> str:
 async def timeline_points(
     info: Info, flt: DocumentFilter, bucket: TimeBucket
 ) -> list[TimelinePoint]:
+    charge(info)
     counts = await info.context.documents.sentiment_counts(
         flt, unit=_unit(bucket), timezone=str(VIETNAM)
     )
@@ -203,6 +204,23 @@ class ReportAlert:
     tracked_topic_id: relay.GlobalID | None
 
 
+def charge(info: Info, parts: int = 1) -> None:
+    """Count ``parts`` analytics aggregations against the request's budget: aliases could
+    otherwise ask one request for hundreds of aggregations over months of documents."""
+    context = info.context
+    context.analytics_parts += parts
+    if context.analytics_parts > context.settings.max_analytics_parts:
+        raise bad_input(
+            f"a request may ask for at most {context.settings.max_analytics_parts} analytics "
+            "parts (breakdowns, tops, timelines, topics compared): split it"
+        )
+
+
+def aggregations_for(info: Info, parts: int = 1) -> DocumentAggregations:
+    charge(info, parts)
+    return DocumentAggregations(info.context.documents.database)
+
+
 def _rows(first: int, maximum: int = MAX_ROWS) -> int:
     if not 1 <= first <= maximum:
         raise bad_input(f"first must be between 1 and {maximum}")
@@ -217,7 +235,7 @@ class Analytics:
     cache: strawberry.Private[dict[str, asyncio.Future]]
 
     def _aggregations(self, info: Info) -> DocumentAggregations:
-        return DocumentAggregations(info.context.documents.database)
+        return aggregations_for(info)
 
     async def _split(self, info: Info) -> dict[str | None, int]:
         if "split" not in self.cache:
@@ -502,7 +520,7 @@ async def share_of_voice(
         raise bad_input("a tracked topic is listed twice")
     topics = await unit_topics(info, tracked_topics)
     span, flt = window(period, (filter or DocumentFilterInput()).to_filter())
-    aggregations = DocumentAggregations(info.context.documents.database)
+    aggregations = aggregations_for(info, parts=len(topics))
     # One aggregation a topic, side by side: each uses its own indexes, where one pipeline
     # testing every topic per document could use none.
     volumes = await asyncio.gather(

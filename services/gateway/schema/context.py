@@ -26,6 +26,8 @@ class Context(BaseContext, kw_only=True):
     principal: Principal | None
     # What is left of the caller's rate limit after this request.
     quota: Quota | None = None
+    # Analytics parts this request has run so far (settings.max_analytics_parts caps them).
+    analytics_parts: int = 0
 
 
 type Info = StrawberryInfo[Context, None]
