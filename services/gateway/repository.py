@@ -9,6 +9,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.common.embedding import decode_embedding
 from services.common.mongo import DOCUMENTS
 from services.common.text import search_terms
 
@@ -135,6 +136,12 @@ class DocumentRepository:
     async def get_many(self, ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
         cursor = self._documents.find({"_id": {"$in": ids}}, _PROJECTION)
         return {record["_id"]: record async for record in cursor}
+
+    async def embeddings(self, ids: list[ObjectId]) -> list[list[float] | None]:
+        """The embeddings of ``ids``, in order (None where absent): one query for a page."""
+        cursor = self._documents.find({"_id": {"$in": ids}}, {"embedding": 1})
+        found = {r["_id"]: r.get("embedding") async for r in cursor}
+        return [decode_embedding(found[i]) if found.get(i) else None for i in ids]
 
     async def page(
         self,

@@ -3,7 +3,6 @@
 import asyncio
 import contextlib
 import random
-import struct
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -11,10 +10,10 @@ from typing import Any
 
 import grpc
 import structlog
-from bson import Binary
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from langnghe.nlp.v1 import nlp_pb2, nlp_pb2_grpc
+from services.common.embedding import encode_embedding
 from services.common.metrics import LATENCY_BUCKETS
 from services.common.text import folded_phrase
 from services.ingest.settings import IngestSettings
@@ -28,9 +27,6 @@ _SENTIMENT_LABELS = {
     nlp_pb2.SENTIMENT_LABEL_POSITIVE: "POSITIVE",
 }
 _TEXT_FIELDS = {nlp_pb2.TEXT_FIELD_TEXT: "text", nlp_pb2.TEXT_FIELD_TITLE: "title"}
-# The embedding is stored as float16: half the bytes of float32, and cosine similarity between
-# L2-normalised vectors barely moves at that precision.
-_FLOAT16 = "<{}e"
 
 
 def analysis_fields(analysis: nlp_pb2.Analysis) -> dict[str, Any]:
@@ -83,8 +79,7 @@ def analysis_fields(analysis: nlp_pb2.Analysis) -> dict[str, Any]:
     fields["keyword_keys"] = list(dict.fromkeys(k["key"] for k in keywords))
 
     if analysis.embedding:
-        vector = analysis.embedding
-        fields["embedding"] = Binary(struct.pack(_FLOAT16.format(len(vector)), *vector))
+        fields["embedding"] = encode_embedding(analysis.embedding)
     if analysis.models_version:
         fields["models_version"] = analysis.models_version
     return fields

@@ -50,7 +50,8 @@ async def test_document_shows_every_finding(graphql: GraphQLClient, stack_db: As
             )
         ],
     )
-    body = await graphql(FINDINGS, id=global_id("Document", stored))
+    doc_id = global_id("Document", stored)
+    body = await graphql(FINDINGS, id=doc_id)
     assert "errors" not in body, body
     document = body["data"]["document"]
     assert (document["language"], document["languageConfidence"]) == ("vi", 0.97)
@@ -85,9 +86,10 @@ async def test_document_shows_every_finding(graphql: GraphQLClient, stack_db: As
         "span": {"field": "TEXT", "start": text.index("Quận 7"), "end": text.index("Quận 7") + 6},
     }
     assert [k["phrase"] for k in document["keywords"]] == ["rác ùn ứ", "bức xúc"]
-    # The embedding stays in the database.
-    unknown = await graphql("query O($id: ID!) { document(id: $id) { embedding } }", id="x")
-    assert "embedding" in unknown["errors"][0]["message"]
+    # The embedding is read only when asked for.
+    assert "embedding" not in document
+    vector = await graphql("query O($id: ID!) { document(id: $id) { embedding } }", id=doc_id)
+    assert vector["data"]["document"]["embedding"] == [0.0625] * 384
 
 
 async def test_filters_on_findings(graphql: GraphQLClient, stack_db: AsyncDatabase) -> None:
@@ -134,6 +136,14 @@ async def test_filters_on_findings(graphql: GraphQLClient, stack_db: AsyncDataba
         return body["data"]["documents"]["totalCount"]
 
     assert await count() == 3
+    page = await graphql(
+        "query P($f: DocumentFilterInput) { documents(filter: $f) "
+        "{ edges { node { language embedding } } } }",
+        f={"search": tag},
+    )
+    nodes = [e["node"] for e in page["data"]["documents"]["edges"]]
+    assert [len(n["embedding"]) for n in nodes] == [384, 384, 384]
+    assert sorted(n["language"] for n in nodes) == ["en", "vi", "vi"]
     assert await count(toxicity="OFFENSIVE") == 1
     assert await count(emotion="SADNESS") == 1
     assert await count(topic="LIFESTYLE") == 1

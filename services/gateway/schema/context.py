@@ -1,5 +1,7 @@
 """What every resolver can reach during one request: the repository, ingest, settings."""
 
+from bson import ObjectId
+from strawberry.dataloader import DataLoader
 from strawberry.litestar import BaseContext
 from strawberry.types import Info as StrawberryInfo
 
@@ -26,6 +28,9 @@ class Context(BaseContext, kw_only=True):
     principal: Principal | None
     # What is left of the caller's rate limit after this request.
     quota: Quota | None = None
+    # Embeddings asked for in this request, fetched together; built on first use, as most
+    # requests never ask for one.
+    embeddings: DataLoader[ObjectId, list[float] | None] | None = None
     # Analytics parts this request has run so far (settings.max_analytics_parts caps them).
     analytics_parts: int = 0
 

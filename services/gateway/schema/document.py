@@ -10,6 +10,7 @@ import strawberry
 from bson import ObjectId
 from bson.errors import InvalidId
 from strawberry import relay
+from strawberry.dataloader import DataLoader
 
 from services.common.text import folded_phrase
 from services.gateway.query_language import QuerySyntaxError, compile_query
@@ -132,6 +133,16 @@ class Document(relay.Node):
         from services.gateway.schema.story import Story
 
         return Story(id=str(self.story_id)) if self.story_id else None
+
+    @strawberry.field(
+        description="The L2-normalised sentence embedding (384 numbers, float16 precision), for "
+        "similarity search; read only when asked for. Null until analysed."
+    )
+    async def embedding(self, info: Info) -> list[float] | None:
+        context = info.context
+        if context.embeddings is None:
+            context.embeddings = DataLoader(load_fn=context.documents.embeddings)
+        return await context.embeddings.load(ObjectId(self.id))
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Self:
