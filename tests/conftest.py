@@ -10,7 +10,7 @@ import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.common.mongo import connect
+from services.common.mongo import connect, database
 from services.devstack.processes import Ports, ServiceProcess, free_port, http_ready, tcp_open
 from services.devstack.stack import Stack
 
@@ -61,6 +61,16 @@ async def stack() -> AsyncIterator[Stack]:
         yield running
     finally:
         await running.stop()
+
+
+@pytest.fixture
+async def stack_db(stack: Stack) -> AsyncIterator[AsyncDatabase]:
+    """The stack's own database, for tests that store records the way ingest does."""
+    client = connect(stack.mongodb_uri, "langnghe-tests")
+    try:
+        yield database(client)
+    finally:
+        await client.close()
 
 
 @pytest.fixture

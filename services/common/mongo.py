@@ -49,6 +49,13 @@ DOCUMENT_INDEXES = [
     IndexModel([("story_id", ASCENDING), ("_id", DESCENDING)], name="story"),
     IndexModel([("source_id", ASCENDING), ("_id", DESCENDING)], name="source_recent"),
     IndexModel([("sentiment.label", ASCENDING), ("_id", DESCENDING)], name="sentiment_recent"),
+    # What nlp found (services/ingest/analysis.py): filters by sector, place, entity, key phrase
+    # or topic, newest first. The lists are multikey indexes.
+    IndexModel([("sector_ids", ASCENDING), ("_id", DESCENDING)], name="sectors_recent"),
+    IndexModel([("locality_codes", ASCENDING), ("_id", DESCENDING)], name="localities_recent"),
+    IndexModel([("entity_keys", ASCENDING), ("_id", DESCENDING)], name="entities_recent"),
+    IndexModel([("keyword_keys", ASCENDING), ("_id", DESCENDING)], name="keywords_recent"),
+    IndexModel([("topic.label", ASCENDING), ("_id", DESCENDING)], name="topic_recent"),
     IndexModel([("timeline_at", DESCENDING), ("_id", DESCENDING)], name="timeline"),
     IndexModel([("outlet", ASCENDING), ("timeline_at", DESCENDING)], name="outlet_timeline"),
 ]

@@ -55,6 +55,12 @@ def fold_diacritics(text: str) -> str:
     return strip_marks(unicodedata.normalize("NFC", text).lower())
 
 
+def folded_phrase(text: str) -> str:
+    """How entities and key phrases are grouped and looked up: folded, single-spaced
+    ("Nguyễn  Văn A" and "nguyen van a" are one key)."""
+    return " ".join(fold_diacritics(text).split())
+
+
 def search_terms(*texts: str) -> list[str]:
     """Distinct diacritic-folded words, the keys of the documents' search index."""
     terms: dict[str, None] = {}

@@ -172,6 +172,8 @@ class AlertStore:
                 IndexModel([("dedup_key", ASCENDING)], name="dedup_key_unique", unique=True),
                 IndexModel([("unit", ASCENDING), ("_id", DESCENDING)], name="unit_recent"),
                 IndexModel([("topic_id", ASCENDING), ("_id", DESCENDING)], name="topic_recent"),
+                # Reports read a unit's alerts of a period.
+                IndexModel([("unit", ASCENDING), ("raised_at", DESCENDING)], name="unit_raised"),
                 IndexModel([("webhooks_enqueued", ASCENDING)], name="webhooks_pending"),
             ]
         )

@@ -14,8 +14,20 @@ from litestar.response import Stream
 from strawberry import relay
 
 from services.gateway.auth import admit, authenticate
-from services.gateway.schema.document import DocumentFilterInput, SentimentLabel, SourceKind
+from services.gateway.schema.document import (
+    DocumentFilterInput,
+    EntityFilterInput,
+    SentimentLabel,
+    SourceKind,
+)
 from services.gateway.schema.errors import ApiError
+from services.gateway.schema.findings import (
+    EmotionLabel,
+    EntityType,
+    TopicLabel,
+    ToxicityLabel,
+    language_of,
+)
 
 COLUMNS = (
     "id",
@@ -30,7 +42,16 @@ COLUMNS = (
     "sentiment",
     "sentiment_score",
     "story_id",
+    "toxicity",
+    "emotion",
+    "topic",
+    "sectors",
+    "localities",
+    "entities",
+    "keywords",
 )
+# Lists go into one cell each, their items joined by this.
+_ITEMS = "; "
 MAX_ROWS = 1_000_000
 
 
@@ -47,6 +68,13 @@ async def export_documents(
     outlet: list[str] | None = None,
     language: str | None = None,
     story: str | None = None,
+    toxicity: str | None = None,
+    emotion: str | None = None,
+    topic: str | None = None,
+    sector: list[str] | None = None,
+    locality: list[str] | None = None,
+    entity: str | None = None,
+    entity_type: str | None = None,
     limit: int = 100_000,
 ) -> Stream:
     """Newest first. The same filter as GraphQL's ``documents``, as query parameters."""
@@ -68,6 +96,18 @@ async def export_documents(
             source_kinds=[SourceKind[k.upper()] for k in source_kind or ()],
             outlets=outlet,
             language=language,
+            toxicity=ToxicityLabel[toxicity.upper()] if toxicity else None,
+            emotion=EmotionLabel[emotion.upper()] if emotion else None,
+            topic=TopicLabel[topic.upper()] if topic else None,
+            sectors=sector,
+            localities=locality,
+            entity=(
+                EntityFilterInput(
+                    text=entity, type=EntityType[entity_type.upper()] if entity_type else None
+                )
+                if entity
+                else None
+            ),
         ).to_filter()
     except (KeyError, ValueError, ApiError) as error:
         raise HTTPException(status_code=400, detail=f"invalid filter: {error}") from None
@@ -91,11 +131,26 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
         "created_at": _iso(record.get("created_at")),
         "source_kind": record.get("source_kind", "manual"),
         "outlet": record.get("outlet", ""),
-        "language": record.get("language") or "",
+        "language": language_of(record)[0] or "",
         "sentiment": sentiment.get("label", ""),
         "sentiment_score": sentiment.get("score", ""),
         "story_id": str(record["story_id"]) if record.get("story_id") else "",
+        "toxicity": _label(record.get("toxicity")),
+        "emotion": _label(record.get("emotion")),
+        "topic": _label(record.get("topic")),
+        "sectors": _ITEMS.join(s["id"] for s in record.get("sectors") or ()),
+        "localities": _ITEMS.join(
+            f"{p['code']} {p.get('name', '')}".strip() for p in record.get("localities") or ()
+        ),
+        "entities": _ITEMS.join(
+            dict.fromkeys(f"{e['type']}:{e['text']}" for e in record.get("entities") or ())
+        ),
+        "keywords": _ITEMS.join(k["phrase"] for k in record.get("keywords") or ()),
     }
+
+
+def _label(classification: dict[str, Any] | None) -> str:
+    return (classification or {}).get("label", "")
 
 
 async def _jsonl(records: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:

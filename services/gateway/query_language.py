@@ -5,9 +5,10 @@
 Words and quoted phrases match the title and text without regard to accents or case; a phrase
 matches its words side by side (every adjacent pair of its words, as indexed). AND binds tighter
 than OR, and two terms side by side mean AND. Field operators: ``source:`` (press, website,
-social, push, manual), ``outlet:``, ``district:`` (administrative unit code), ``sector:`` and
-``sentiment:`` (negative, neutral, positive). Mistakes raise QuerySyntaxError with the position
-(0-based character offset) where the query stops making sense.
+social, push, manual), ``outlet:``, ``district:`` or ``locality:`` (an administrative unit's
+official code; a document naming a unit of the old map is found by today's codes too),
+``sector:`` (a sector id) and ``sentiment:`` (negative, neutral, positive). Mistakes raise
+QuerySyntaxError with the position (0-based character offset) where the query stops making sense.
 """
 
 import itertools
@@ -20,8 +21,10 @@ from services.common.text import fold_diacritics, search_terms
 FIELDS = {
     "source": "source_kind",
     "outlet": "outlet",
-    "district": "districts",
-    "sector": "sectors",
+    # The lookup keys ingest stores what nlp found in (docs/storage.md), each a multikey index.
+    "district": "locality_codes",
+    "locality": "locality_codes",
+    "sector": "sector_ids",
     "sentiment": "sentiment.label",
 }
 SOURCE_KINDS = ("press", "website", "social", "push", "manual")

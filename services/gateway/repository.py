@@ -9,11 +9,22 @@ from typing import Any
 from bson import ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.common.embedding import decode_embedding
 from services.common.mongo import DOCUMENTS
 from services.common.text import search_terms
 
-# Everything the API shows; the search index and hashes stay in the database.
-_PROJECTION = {"search_terms": 0, "minhash": 0, "minhash_bands": 0}
+# Everything the API shows; the search index, hashes, lookup keys and the embedding (768 bytes a
+# document, of use only to similarity search) stay in the database.
+_PROJECTION = {
+    "search_terms": 0,
+    "minhash": 0,
+    "minhash_bands": 0,
+    "embedding": 0,
+    "sector_ids": 0,
+    "entity_keys": 0,
+    "locality_codes": 0,
+    "keyword_keys": 0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,11 +39,21 @@ class DocumentFilter:
     source_ids: tuple[ObjectId, ...] = ()
     outlets: tuple[str, ...] = ()
     language: str | None = None
+    toxicity: str | None = None
+    emotion: str | None = None
+    # The news topic nlp classified the document under (POLITICS_SOCIETY, ...).
+    news_topic: str | None = None
+    # Each list matches documents having any of its values (docs/storage.md names the keys).
+    sector_ids: tuple[str, ...] = ()
+    locality_codes: tuple[str, ...] = ()
+    entity_keys: tuple[str, ...] = ()
+    keyword_keys: tuple[str, ...] = ()
     # A compiled tracked-topic query (services.gateway.query_language).
     topic: dict[str, Any] | None = None
 
     def to_mongo(self) -> dict[str, Any]:
         query: dict[str, Any] = {}
+        clauses: list[dict[str, Any]] = []
         if self.since or self.until:
             query["timeline_at"] = {
                 **({"$gte": self.since} if self.since else {}),
@@ -42,11 +63,23 @@ class DocumentFilter:
             ("source_kind", self.source_kinds),
             ("source_id", self.source_ids),
             ("outlet", self.outlets),
+            ("sector_ids", self.sector_ids),
+            ("locality_codes", self.locality_codes),
+            ("entity_keys", self.entity_keys),
+            ("keyword_keys", self.keyword_keys),
         ):
             if values:
                 query[field] = values[0] if len(values) == 1 else {"$in": list(values)}
+        for field, value in (
+            ("toxicity.label", self.toxicity),
+            ("emotion.label", self.emotion),
+            ("topic.label", self.news_topic),
+        ):
+            if value:
+                query[field] = value
         if self.language:
-            query["language"] = self.language
+            # Detected ({code, confidence}) once analysed; before that, as the source declared.
+            clauses.append({"$or": [{"language.code": self.language}, {"language": self.language}]})
         if self.search:
             terms = search_terms(self.search)
             if terms:
@@ -56,8 +89,24 @@ class DocumentFilter:
         if self.story_id:
             query["story_id"] = self.story_id
         if self.topic:
-            query = {"$and": [query, self.topic]} if query else self.topic
-        return query
+            clauses.append(self.topic)
+        if not clauses:
+            return query
+        return (
+            {"$and": [query, *clauses]}
+            if query
+            else (clauses[0] if len(clauses) == 1 else {"$and": clauses})
+        )
+
+
+def time_bucket(unit: str, timezone: str) -> dict[str, Any]:
+    """The hour or day a document's timeline time falls in, in ``timezone``, as ISO text.
+
+    $dateToString rather than $dateTrunc: the embedded test store lacks $dateTrunc with a
+    time zone, and both give the same buckets on real MongoDB.
+    """
+    fmt = "%Y-%m-%dT%H:00:00" if unit == "hour" else "%Y-%m-%dT00:00:00"
+    return {"$dateToString": {"format": fmt, "date": "$timeline_at", "timezone": timezone}}
 
 
 class DocumentOrder(Enum):
@@ -99,6 +148,12 @@ class DocumentRepository:
         cursor = self._documents.find({"$and": [by_id, query]} if query else by_id, _PROJECTION)
         return {record["_id"]: record async for record in cursor}
 
+    async def embeddings(self, ids: list[ObjectId]) -> list[list[float] | None]:
+        """The embeddings of ``ids``, in order (None where absent): one query for a page."""
+        cursor = self._documents.find({"_id": {"$in": ids}}, {"embedding": 1})
+        found = {r["_id"]: r.get("embedding") async for r in cursor}
+        return [decode_embedding(found[i]) if found.get(i) else None for i in ids]
+
     async def page(
         self,
         flt: DocumentFilter,
@@ -138,20 +193,13 @@ class DocumentRepository:
         self, flt: DocumentFilter, *, unit: str, timezone: str
     ) -> list[tuple[str, dict[str | None, int]]]:
         """(bucket start as ISO text in ``timezone``, {label: count}) for each hour or day."""
-        fmt = "%Y-%m-%dT%H:00:00" if unit == "hour" else "%Y-%m-%dT00:00:00"
         cursor = await self._documents.aggregate(
             [
                 {"$match": flt.to_mongo()},
                 {
                     "$group": {
                         "_id": {
-                            "bucket": {
-                                "$dateToString": {
-                                    "format": fmt,
-                                    "date": "$timeline_at",
-                                    "timezone": timezone,
-                                }
-                            },
+                            "bucket": time_bucket(unit, timezone),
                             "label": "$sentiment.label",
                         },
                         "n": {"$sum": 1},

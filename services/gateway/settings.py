@@ -58,6 +58,9 @@ class GatewaySettings(ServiceSettings):
     max_query_depth: int = Field(default=12, ge=1)
     max_query_tokens: int = Field(default=2_000, ge=10)
     max_query_aliases: int = Field(default=15, ge=0)
+    # Analytics parts (breakdowns, tops, timelines) one request may ask for: each is an
+    # aggregation over up to 400 days of documents.
+    max_analytics_parts: int = Field(default=30, ge=1)
     # Who runs this deployment, shown on /bot, the page the collector's User-Agent names.
     operator_name: str = "the deploying city government"
     operator_contact: str = ""

@@ -6,13 +6,16 @@ import random
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import grpc
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from langnghe.nlp.v1 import nlp_pb2, nlp_pb2_grpc
+from services.common.embedding import encode_embedding
 from services.common.metrics import LATENCY_BUCKETS
+from services.common.text import folded_phrase
 from services.ingest.events import AnalyzedEvent, DocumentEventHub
 from services.ingest.settings import IngestSettings
 from services.ingest.store import AnalysisResult, DocumentStore, QueuedDocument
@@ -24,19 +27,119 @@ _SENTIMENT_LABELS = {
     nlp_pb2.SENTIMENT_LABEL_NEUTRAL: "NEUTRAL",
     nlp_pb2.SENTIMENT_LABEL_POSITIVE: "POSITIVE",
 }
+_TEXT_FIELDS = {nlp_pb2.TEXT_FIELD_TEXT: "text", nlp_pb2.TEXT_FIELD_TITLE: "title"}
 
 
-def analysis_fields(analysis: nlp_pb2.Analysis) -> dict:
-    """The fields an nlp Analysis adds to a stored document."""
-    s = analysis.sentiment
-    return {
-        "sentiment": {
-            "label": _SENTIMENT_LABELS[s.label],
-            "score": round(s.score, 6),
-            "negative": round(s.negative, 6),
-            "neutral": round(s.neutral, 6),
-            "positive": round(s.positive, 6),
+def analysis_fields(analysis: nlp_pb2.Analysis) -> dict[str, Any]:
+    """The fields an nlp Analysis adds to a stored document (docs/storage.md describes them).
+
+    A message nlp left unset (sentiment of a non-Vietnamese text, say) is left out, so that it
+    stays absent in MongoDB; lists are always written, empty when nlp found nothing.
+    """
+    fields: dict[str, Any] = {}
+    if analysis.HasField("language") and analysis.language.code:
+        fields["language"] = {
+            "code": analysis.language.code,
+            "confidence": _round(analysis.language.confidence),
         }
+    if analysis.HasField("sentiment") and analysis.sentiment.label in _SENTIMENT_LABELS:
+        s = analysis.sentiment
+        fields["sentiment"] = {
+            "label": _SENTIMENT_LABELS[s.label],
+            "score": _round(s.score),
+            "negative": _round(s.negative),
+            "neutral": _round(s.neutral),
+            "positive": _round(s.positive),
+        }
+    for name in ("toxicity", "emotion", "topic"):
+        if analysis.HasField(name) and getattr(analysis, name).label:
+            fields[name] = _classification(getattr(analysis, name))
+
+    sectors = sorted(analysis.sectors, key=lambda s: -s.probability)
+    fields["sectors"] = [{"id": s.label, "score": _round(s.probability)} for s in sectors]
+    fields["sector_ids"] = list(dict.fromkeys(s.label for s in sectors))
+
+    entities = [_entity(e) for e in analysis.entities if e.type in _ENTITY_TYPES and e.text]
+    fields["entities"] = entities
+    fields["entity_keys"] = list(dict.fromkeys(f"{e['type'].lower()}:{e['key']}" for e in entities))
+
+    localities = [_locality(place) for place in analysis.localities if place.code]
+    fields["localities"] = localities
+    fields["locality_codes"] = list(
+        dict.fromkeys(
+            code for place in localities for code in (place["code"], *place["current_codes"])
+        )
+    )
+
+    keywords = [
+        {"phrase": k.phrase, "key": folded_phrase(k.phrase), "score": _round(k.score)}
+        for k in analysis.keywords
+        if folded_phrase(k.phrase)
+    ]
+    fields["keywords"] = keywords
+    fields["keyword_keys"] = list(dict.fromkeys(k["key"] for k in keywords))
+
+    if analysis.embedding:
+        fields["embedding"] = encode_embedding(analysis.embedding)
+    if analysis.models_version:
+        fields["models_version"] = analysis.models_version
+    return fields
+
+
+def _round(value: float) -> float:
+    # float32 from protobuf: six decimals keep its precision without the noise digits.
+    return round(value, 6)
+
+
+def _classification(c: nlp_pb2.Classification) -> dict[str, Any]:
+    return {
+        "label": c.label.upper(),
+        "score": _round(c.score),
+        "probabilities": {p.label.lower(): _round(p.probability) for p in c.probabilities},
+    }
+
+
+_ENTITY_TYPES = {
+    nlp_pb2.ENTITY_TYPE_PER: "PER",
+    nlp_pb2.ENTITY_TYPE_ORG: "ORG",
+    nlp_pb2.ENTITY_TYPE_LOC: "LOC",
+    nlp_pb2.ENTITY_TYPE_MISC: "MISC",
+}
+_LEVELS = {
+    nlp_pb2.LOCALITY_LEVEL_CITY: "CITY",
+    nlp_pb2.LOCALITY_LEVEL_DISTRICT: "DISTRICT",
+    nlp_pb2.LOCALITY_LEVEL_COMMUNE: "COMMUNE",
+}
+_STRUCTURES = {
+    nlp_pb2.ADMIN_STRUCTURE_BEFORE_2025: "BEFORE_2025",
+    nlp_pb2.ADMIN_STRUCTURE_SINCE_2025: "SINCE_2025",
+}
+
+
+def _span(span: nlp_pb2.Span) -> dict[str, Any]:
+    return {"field": _TEXT_FIELDS.get(span.field, "text"), "start": span.start, "end": span.end}
+
+
+def _entity(e: nlp_pb2.Entity) -> dict[str, Any]:
+    return {
+        "type": _ENTITY_TYPES[e.type],
+        "text": e.text,
+        "key": folded_phrase(e.text),
+        **_span(e.span),
+        "score": _round(e.score),
+    }
+
+
+def _locality(place: nlp_pb2.Locality) -> dict[str, Any]:
+    return {
+        "code": place.code,
+        "name": place.name,
+        "level": _LEVELS.get(place.level),
+        "structure": _STRUCTURES.get(place.structure),
+        "current_codes": list(dict.fromkeys(c for c in place.current_codes if c)),
+        **_span(place.span),
+        "mention": place.mention,
+        "score": _round(place.score),
     }
 
 

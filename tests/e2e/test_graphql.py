@@ -367,16 +367,15 @@ async def test_sentiment_timeline_in_city_days_and_weeks(graphql: GraphQLClient)
     query T($bucket: TimeBucket!, $filter: DocumentFilterInput) {
       sentimentTimeline(bucket: $bucket, filter: $filter) { start total negative unanalysed }
     }"""
-    days = (await graphql(query, bucket="DAY", filter={"search": tag}))["data"]["sentimentTimeline"]
+    within = {"search": tag, "since": "2026-11-20T00:00:00", "until": "2026-11-27T00:00:00"}
+    days = (await graphql(query, bucket="DAY", filter=within))["data"]["sentimentTimeline"]
     assert [(d["start"][:10], d["total"]) for d in days] == [
         ("2026-11-23", 1),
         ("2026-11-24", 1),
         ("2026-11-25", 1),
     ]
     assert all(d["start"].endswith("+07:00") for d in days)
-    weeks = (await graphql(query, bucket="WEEK", filter={"search": tag}))["data"][
-        "sentimentTimeline"
-    ]
+    weeks = (await graphql(query, bucket="WEEK", filter=within))["data"]["sentimentTimeline"]
     assert [(w["start"][:10], w["total"]) for w in weeks] == [("2026-11-23", 3)]
     assert weeks[0]["negative"] + weeks[0]["unanalysed"] <= 3
 
@@ -443,3 +442,55 @@ async def test_tracked_topics_belong_to_their_unit(graphql: GraphQLClient, stack
         id=topic["id"],
     )
     assert deleted["data"]["deleteTrackedTopic"]["userErrors"] == [{"code": "NOT_FOUND"}]
+
+
+FINDINGS = """
+query F($id: ID!, $f: DocumentFilterInput) {
+  document(id: $id) {
+    analysisState language languageConfidence modelsVersion
+    sentiment { label }
+    toxicity { label score probabilities { label probability } }
+    emotion { label score }
+    topic { label score }
+    sectors { id score }
+    entities { type text key span { field start end } }
+    localities { code name level structure currentCodes mention }
+    keywords { phrase score }
+  }
+  analytics(filter: $f) {
+    total bySector { sector } byLocality { code } topEntities { key } topKeywords { key }
+  }
+}"""
+
+
+async def test_submitted_document_shows_every_finding_nlp_returns(graphql: GraphQLClient) -> None:
+    """Whatever nlp returns today (sentiment; the other models are still to come), every field
+    is there: a finding nlp gives is well formed, one it does not give is null or empty."""
+    tag = marker()
+    text = f"Bà Nguyễn Thị Lan phản ánh rác ùn ứ trên đường Lê Văn Sỹ, Quận 3, hôi thối {tag}"
+    document = (await submit(graphql, text=text))["document"]
+    body = await graphql(FINDINGS, id=document["id"], f={"search": tag})
+    assert "errors" not in body, body
+    found = body["data"]["document"]
+    assert found["analysisState"] == "ANALYZED"
+    assert found["sentiment"]["label"] == "NEGATIVE"
+    for name in ("toxicity", "emotion", "topic"):
+        value = found[name]
+        assert value is None or (
+            value["label"] and 0 <= value["score"] <= 1 and value["probabilities"] is not None
+        ), (name, value)
+    for entity in found["entities"]:
+        span = entity["span"]
+        assert span["field"] == "TEXT"
+        assert text[span["start"] : span["end"]] == entity["text"]
+    for place in found["localities"]:
+        assert place["code"]
+        assert place["structure"] in ("BEFORE_2025", "SINCE_2025")
+    assert all(0 <= s["score"] <= 1 for s in found["sectors"])
+    assert all(k["phrase"] for k in found["keywords"])
+    assert found["language"] in (None, "vi")
+    # The same document in analytics: present, whichever findings it has.
+    analytics = body["data"]["analytics"]
+    assert analytics["total"] == 1
+    assert [s["sector"] for s in analytics["bySector"]] == [s["id"] for s in found["sectors"]]
+    assert len(analytics["topEntities"]) == len({e["key"] for e in found["entities"]})

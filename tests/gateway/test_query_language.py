@@ -33,12 +33,13 @@ from services.gateway.query_language import QuerySyntaxError, compile_query
             '(district:760 OR outlet:"Tuổi Trẻ") sector:giao_thong source:PRESS',
             {
                 "$and": [
-                    {"$or": [{"districts": "760"}, {"outlet": "Tuổi Trẻ"}]},
-                    {"sectors": "giao_thong"},
+                    {"$or": [{"locality_codes": "760"}, {"outlet": "Tuổi Trẻ"}]},
+                    {"sector_ids": "giao_thong"},
                     {"source_kind": "press"},
                 ]
             },
         ),
+        ("locality:26734", {"locality_codes": "26734"}),
         (
             "rác and not hôi",
             {"$and": [{"search_terms": "rac"}, {"$nor": [{"search_terms": "hoi"}]}]},

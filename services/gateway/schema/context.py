@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from bson import ObjectId
+from strawberry.dataloader import DataLoader
 from strawberry.litestar import BaseContext
 from strawberry.types import Info as StrawberryInfo
 
@@ -39,6 +41,11 @@ class Context(BaseContext, kw_only=True):
     alert_events: Broadcast[dict[str, Any]]
     # The graphql-transport-ws connection_init payload, on a WebSocket.
     connection_params: dict[str, Any] | None = None
+    # Embeddings asked for in this request, fetched together; built on first use, as most
+    # requests never ask for one.
+    embeddings: DataLoader[ObjectId, list[float] | None] | None = None
+    # Analytics parts this request has run so far (settings.max_analytics_parts caps them).
+    analytics_parts: int = 0
 
 
 type Info = StrawberryInfo[Context, None]

@@ -10,11 +10,27 @@ import strawberry
 from bson import ObjectId
 from bson.errors import InvalidId
 from strawberry import relay
+from strawberry.dataloader import DataLoader
 
+from services.common.text import folded_phrase
 from services.gateway.query_language import QuerySyntaxError, compile_query
 from services.gateway.repository import DocumentFilter, DocumentOrder
+from services.gateway.schema import findings
 from services.gateway.schema.context import Info
 from services.gateway.schema.errors import ApiError, bad_input
+from services.gateway.schema.findings import (
+    Emotion,
+    EmotionLabel,
+    EntityType,
+    Keyword,
+    Locality,
+    NamedEntity,
+    SectorScore,
+    Topic,
+    TopicLabel,
+    Toxicity,
+    ToxicityLabel,
+)
 from services.gateway.schema.pagination import decode_position, encode_position, page_size
 
 if TYPE_CHECKING:
@@ -29,6 +45,8 @@ class SentimentLabel(Enum):
 
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+# A filter's lists stay short: each value is one more index range to scan.
+MAX_FILTER_VALUES = 50
 
 
 @strawberry.enum(description="Where documents come from.")
@@ -71,9 +89,39 @@ class Document(relay.Node):
     created_at: datetime = strawberry.field(description="When Lắng Nghe stored it.")
     source_kind: SourceKind
     outlet: str = strawberry.field(description="The press agency, site or page; may be empty.")
-    language: str | None
+    language: str | None = strawberry.field(
+        description="ISO 639-1 code: as detected by nlp once analysed (vi, en or other), "
+        "before that as the source declares it."
+    )
+    language_confidence: float | None = strawberry.field(
+        description="The language detector's confidence; null when not detected."
+    )
     analysis_state: AnalysisState
-    sentiment: Sentiment | None = strawberry.field(description="Null until analysed.")
+    sentiment: Sentiment | None = strawberry.field(
+        description="Null until analysed, and for texts not in Vietnamese."
+    )
+    toxicity: Toxicity | None = strawberry.field(
+        description="Null until analysed, and for texts not in Vietnamese."
+    )
+    emotion: Emotion | None = strawberry.field(
+        description="Null until analysed, and for texts not in Vietnamese."
+    )
+    topic: Topic | None = strawberry.field(
+        description="Null until analysed, and for texts not in Vietnamese."
+    )
+    sectors: list[SectorScore] = strawberry.field(
+        description="The city sectors the document concerns, best first."
+    )
+    entities: list[NamedEntity] = strawberry.field(
+        description="Names of people, organisations and places, in the order found."
+    )
+    localities: list[Locality] = strawberry.field(
+        description="Administrative units of the city the document mentions."
+    )
+    keywords: list[Keyword] = strawberry.field(description="Key phrases, best first.")
+    models_version: str | None = strawberry.field(
+        description="The version of the model set that analysed the document."
+    )
     analyzed_at: datetime | None
     story_id: strawberry.Private[ObjectId | None]
 
@@ -86,9 +134,20 @@ class Document(relay.Node):
 
         return Story(id=str(self.story_id)) if self.story_id else None
 
+    @strawberry.field(
+        description="The L2-normalised sentence embedding (384 numbers, float16 precision), for "
+        "similarity search; read only when asked for. Null until analysed."
+    )
+    async def embedding(self, info: Info) -> list[float] | None:
+        context = info.context
+        if context.embeddings is None:
+            context.embeddings = DataLoader(load_fn=context.documents.embeddings)
+        return await context.embeddings.load(ObjectId(self.id))
+
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Self:
         sentiment = record.get("sentiment")
+        language, confidence = findings.language_of(record)
         return cls(
             story_id=record.get("story_id"),
             id=str(record["_id"]),
@@ -99,7 +158,8 @@ class Document(relay.Node):
             created_at=record["created_at"],
             source_kind=SourceKind(record.get("source_kind", "manual")),
             outlet=record.get("outlet", ""),
-            language=record.get("language"),
+            language=language,
+            language_confidence=confidence,
             analysis_state=AnalysisState(record["analysis_state"]),
             sentiment=(
                 Sentiment(
@@ -112,6 +172,14 @@ class Document(relay.Node):
                 if sentiment
                 else None
             ),
+            toxicity=findings.classification(Toxicity, ToxicityLabel, record.get("toxicity")),
+            emotion=findings.classification(Emotion, EmotionLabel, record.get("emotion")),
+            topic=findings.classification(Topic, TopicLabel, record.get("topic")),
+            sectors=findings.sectors(record.get("sectors")),
+            entities=findings.entities(record.get("entities")),
+            localities=findings.localities(record.get("localities")),
+            keywords=findings.keywords(record.get("keywords")),
+            models_version=record.get("models_version"),
             analyzed_at=record.get("analyzed_at"),
         )
 
@@ -160,10 +228,29 @@ class DocumentFilterInput:
     source_kinds: list[SourceKind] | None = None
     outlets: list[str] | None = None
     language: str | None = strawberry.field(default=None, description="ISO 639-1, e.g. vi.")
+    toxicity: ToxicityLabel | None = None
+    emotion: EmotionLabel | None = None
+    topic: TopicLabel | None = None
+    sectors: list[str] | None = strawberry.field(
+        default=None, description="Documents concerning any of these sectors (taxonomy ids)."
+    )
+    localities: list[str] | None = strawberry.field(
+        default=None,
+        description="Documents mentioning any of these units, by official code. A document "
+        "naming a unit of the old map (a district, say) is found by that unit's code and by the "
+        "codes of today's units on its area.",
+    )
+    keywords: list[str] | None = strawberry.field(
+        default=None,
+        description="Documents with any of these key phrases; accents and case do not matter.",
+    )
+    entity: "EntityFilterInput | None" = strawberry.field(
+        default=None, description="Documents naming this person, organisation or place."
+    )
     query: str | None = strawberry.field(
         default=None,
         description='A tracked-topic query: ngập OR "triều cường" AND NOT sentiment:positive, '
-        "with source:, outlet:, district:, sector: and sentiment: fields.",
+        "with source:, outlet:, district: (or locality:), sector: and sentiment: fields.",
     )
 
     def to_filter(self) -> DocumentFilter:
@@ -180,6 +267,13 @@ class DocumentFilterInput:
                 topic = compile_query(self.query)
             except QuerySyntaxError as error:
                 raise ApiError(str(error), "BAD_USER_INPUT", position=error.position) from None
+        for name, values in (
+            ("sectors", self.sectors),
+            ("localities", self.localities),
+            ("keywords", self.keywords),
+        ):
+            if values is not None and not 1 <= len(values) <= MAX_FILTER_VALUES:
+                raise bad_input(f"{name} takes 1 to {MAX_FILTER_VALUES} values")
         return DocumentFilter(
             search=self.search,
             sentiment=self.sentiment.value if self.sentiment else None,
@@ -189,8 +283,28 @@ class DocumentFilterInput:
             source_kinds=tuple(k.value for k in self.source_kinds or ()),
             outlets=tuple(self.outlets or ()),
             language=self.language,
+            toxicity=self.toxicity.value if self.toxicity else None,
+            emotion=self.emotion.value if self.emotion else None,
+            news_topic=self.topic.value if self.topic else None,
+            sector_ids=tuple(s.strip().lower() for s in self.sectors or ()),
+            locality_codes=tuple(c.strip() for c in self.localities or ()),
+            entity_keys=self.entity.keys() if self.entity else (),
+            keyword_keys=tuple(k for k in map(folded_phrase, self.keywords or ()) if k),
             topic=topic,
         )
+
+
+@strawberry.input(description="A named entity to look for; accents and case do not matter.")
+class EntityFilterInput:
+    text: str = strawberry.field(description='e.g. "Nguyễn Văn A" or "nguyen van a".')
+    type: EntityType | None = strawberry.field(default=None, description="Any type when null.")
+
+    def keys(self) -> tuple[str, ...]:
+        key = folded_phrase(self.text)
+        if not any(c.isalnum() for c in key):
+            raise bad_input("entity.text must have letters or digits")
+        kinds = [self.type] if self.type else list(EntityType)
+        return tuple(f"{kind.value.lower()}:{key}" for kind in kinds)
 
 
 def in_city_time(moment: datetime | None) -> datetime | None:

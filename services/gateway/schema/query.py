@@ -4,7 +4,16 @@ import strawberry
 from strawberry import relay
 
 from services.gateway.schema.alerts import AlertConnection, alert_page
-from services.gateway.schema.analytics import TimelinePoint, sentiment_timeline
+from services.gateway.schema.analytics import (
+    Analytics,
+    Report,
+    ShareOfVoice,
+    TimelinePoint,
+    analytics,
+    report,
+    sentiment_timeline,
+    share_of_voice,
+)
 from services.gateway.schema.api_keys import ApiKey
 from services.gateway.schema.audit import AuditEntryConnection, audit_log
 from services.gateway.schema.context import Info
@@ -81,7 +90,27 @@ class Query:
     )
     sentiment_timeline: list[TimelinePoint] = strawberry.field(
         resolver=sentiment_timeline,
-        description="Volume and sentiment over time for a filter, in Ho Chi Minh City time.",
+        description="Volume and sentiment over time for a filter, in Ho Chi Minh City time, "
+        "within the filter's since/until (the last 30 days when it has none; at most 400 days). "
+        "analytics { timeline } gives the same for a period and a tracked topic.",
+        permission_classes=[requires("read")],
+    )
+    analytics: Analytics = strawberry.field(
+        resolver=analytics,
+        description="Analytics of the documents matching a filter, one of your unit's tracked "
+        "topics, or both, in a period (the last 30 days when none is given).",
+        permission_classes=[requires("read")],
+    )
+    report: Report = strawberry.field(
+        resolver=report,
+        description="A period's summary: counts, sentiment, top stories, names and key phrases, "
+        "and your unit's alerts.",
+        permission_classes=[requires("read")],
+    )
+    share_of_voice: ShareOfVoice = strawberry.field(
+        resolver=share_of_voice,
+        description="How the documents of 2 to 10 of your unit's tracked topics compare, in all "
+        "and over time.",
         permission_classes=[requires("read")],
     )
     sources: SourceConnection = strawberry.field(
