@@ -153,6 +153,39 @@ class DocumentRepository:
             buckets.setdefault(row["_id"]["bucket"], {})[row["_id"].get("label")] = row["n"]
         return sorted(buckets.items())
 
+    async def by_external_keys(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """Documents by their sender-scoped external key (``ext_key``), in one query."""
+        cursor = self._documents.find({"ext_key": {"$in": keys}}, _PROJECTION)
+        return {record["ext_key"]: record async for record in cursor}
+
+    async def story_pages(
+        self, story_ids: list[ObjectId], *, first: int
+    ) -> dict[ObjectId, list[dict[str, Any]]]:
+        """The newest ``first + 1`` documents of each story, in one query for all of them.
+
+        Stories are small (an event's copies across outlets), so grouping all their documents
+        and keeping the newest in the database is cheap, and it spares a query per story.
+        """
+        cursor = await self._documents.aggregate(
+            [
+                {"$match": {"story_id": {"$in": story_ids}}},
+                {"$project": _PROJECTION},
+                {"$sort": {"_id": -1}},
+                {"$group": {"_id": "$story_id", "records": {"$push": "$$ROOT"}}},
+                {"$project": {"records": {"$slice": ["$records", first + 1]}}},
+            ]
+        )
+        return {row["_id"]: row["records"] async for row in cursor}
+
+    async def story_counts(self, story_ids: list[ObjectId]) -> dict[ObjectId, int]:
+        cursor = await self._documents.aggregate(
+            [
+                {"$match": {"story_id": {"$in": story_ids}}},
+                {"$group": {"_id": "$story_id", "n": {"$sum": 1}}},
+            ]
+        )
+        return {row["_id"]: row["n"] async for row in cursor}
+
     async def existing_stories(self, ids: list[ObjectId]) -> set[ObjectId]:
         """Which of ``ids`` name a story that still has documents."""
         return set(await self._documents.distinct("story_id", {"story_id": {"$in": ids}}))
