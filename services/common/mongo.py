@@ -57,7 +57,9 @@ DOCUMENT_INDEXES = [
 
 
 def connect(
-    uri: str, app_name: str, event_listeners: Sequence[monitoring.CommandListener] = ()
+    uri: str,
+    app_name: str,
+    event_listeners: Sequence[monitoring.CommandListener | monitoring.ConnectionPoolListener] = (),
 ) -> AsyncMongoClient:
     """A client for any MongoDB URI; datetimes come back time-zone aware, in UTC."""
     return AsyncMongoClient(

@@ -19,6 +19,7 @@ from services.gateway.health import healthz, readyz
 from services.gateway.mongo_monitoring import (
     MongoRequestMetrics,
     RequestCommandListener,
+    RequestPoolListener,
     mongo_tally_middleware,
 )
 from services.gateway.observability import HttpMetrics, metrics_endpoint, observability_middleware
@@ -45,7 +46,9 @@ def create_app(settings: GatewaySettings) -> Litestar:
     async def resources(app: Litestar) -> AsyncIterator[None]:
         """Open MongoDB and the ingest channel for the app's lifetime; close them on shutdown."""
         mongo = connect(
-            settings.mongodb_uri, "langnghe-gateway", event_listeners=[RequestCommandListener()]
+            settings.mongodb_uri,
+            "langnghe-gateway",
+            event_listeners=[RequestCommandListener(), RequestPoolListener()],
         )
         channel = open_channel(settings.ingest_target)
         app.state.mongo = mongo
