@@ -14,6 +14,8 @@ from services.common.text import search_terms
 
 # Everything the API shows; the search index and hashes stay in the database.
 _PROJECTION = {"search_terms": 0, "minhash": 0, "minhash_bands": 0}
+# Rows a timeline can have: buckets (the schema allows 2,000) times sentiment labels and none.
+_TIMELINE_ROWS = 2_000 * 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +154,9 @@ class DocumentRepository:
                         "n": {"$sum": 1},
                     }
                 },
-            ]
+            ],
+            # Every row in the first reply: a getMore per 101 rows would be a round trip each.
+            batchSize=_TIMELINE_ROWS,
         )
         buckets: dict[str, dict[str | None, int]] = {}
         async for row in cursor:
