@@ -121,7 +121,14 @@ class DocumentRepository:
                     ]
                 }
                 query = {"$and": [query, keyset]} if query else keyset
-        cursor = self._documents.find(query, _PROJECTION).sort(sort).limit(first + 1)
+        # The whole page in the first reply: without a batch size the server may split it and
+        # the rest costs a getMore round trip.
+        cursor = (
+            self._documents.find(query, _PROJECTION)
+            .sort(sort)
+            .limit(first + 1)
+            .batch_size(first + 1)
+        )
         records = await cursor.to_list()
         return DocumentPage(records[:first], len(records) > first)
 
