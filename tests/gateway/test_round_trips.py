@@ -67,5 +67,9 @@ async def test_a_page_with_its_stories_costs_the_same_round_trips_at_any_size(
             assert len(edges) == first
             assert edges[0]["node"]["story"]["documents"]["totalCount"] == 4
             counts[first] = commands_of(response)
+        metrics = (await http.get(f"{base}/metrics")).text
     # The page, its stories' first pages, their counts: three, however many documents.
     assert counts == {2: 3, 5: 3, 40: 3}
+    # Operators get the same per request from the metrics.
+    assert 'langnghe_gateway_mongo_commands_per_request_bucket{le="3.0"}' in metrics
+    assert "langnghe_gateway_own_seconds_per_request_count" in metrics
