@@ -185,7 +185,7 @@ class DocumentRepository:
         """
         cursor = await self._documents.aggregate(
             [
-                {"$match": {"story_id": {"$in": story_ids}}},
+                {"$match": {"story_id": one_or_any(story_ids)}},
                 {"$project": _PROJECTION},
                 {"$sort": {"_id": -1}},
                 {"$group": {"_id": "$story_id", "records": {"$push": "$$ROOT"}}},
@@ -197,7 +197,7 @@ class DocumentRepository:
     async def story_counts(self, story_ids: list[ObjectId]) -> dict[ObjectId, int]:
         cursor = await self._documents.aggregate(
             [
-                {"$match": {"story_id": {"$in": story_ids}}},
+                {"$match": {"story_id": one_or_any(story_ids)}},
                 {"$group": {"_id": "$story_id", "n": {"$sum": 1}}},
             ]
         )
@@ -205,7 +205,7 @@ class DocumentRepository:
 
     async def existing_stories(self, ids: list[ObjectId]) -> set[ObjectId]:
         """Which of ``ids`` name a story that still has documents."""
-        return set(await self._documents.distinct("story_id", {"story_id": {"$in": ids}}))
+        return set(await self._documents.distinct("story_id", {"story_id": one_or_any(ids)}))
 
     async def count(self, flt: DocumentFilter) -> int:
         """Documents matching the filter, all pages: asked only when a client selects it."""
