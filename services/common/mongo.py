@@ -1,6 +1,8 @@
 """MongoDB access: the client every service opens, and the collections and indexes they share."""
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from collections.abc import Sequence
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 
 DEFAULT_DATABASE = "langnghe"
@@ -61,9 +63,19 @@ DOCUMENT_INDEXES = [
 ]
 
 
-def connect(uri: str, app_name: str) -> AsyncMongoClient:
+def connect(
+    uri: str,
+    app_name: str,
+    event_listeners: Sequence[monitoring.CommandListener | monitoring.ConnectionPoolListener] = (),
+) -> AsyncMongoClient:
     """A client for any MongoDB URI; datetimes come back time-zone aware, in UTC."""
-    return AsyncMongoClient(uri, appname=app_name, tz_aware=True, serverSelectionTimeoutMS=5_000)
+    return AsyncMongoClient(
+        uri,
+        appname=app_name,
+        tz_aware=True,
+        serverSelectionTimeoutMS=5_000,
+        event_listeners=list(event_listeners),
+    )
 
 
 def database(client: AsyncMongoClient) -> AsyncDatabase:

@@ -25,13 +25,21 @@ from services.gateway.bot import bot_page
 from services.gateway.export import export_documents
 from services.gateway.health import healthz, readyz
 from services.gateway.live import Broadcast, FeedMetrics, IngestEventFeed
+from services.gateway.mongo_monitoring import (
+    MongoRequestMetrics,
+    RequestCommandListener,
+    RequestPoolListener,
+    mongo_tally_middleware,
+)
 from services.gateway.observability import HttpMetrics, metrics_endpoint, observability_middleware
 from services.gateway.persisted import PersistedQueries, persisted_queries_middleware
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.repository import DocumentRepository
+from services.gateway.routing import RoutingTable
 from services.gateway.schema import build_schema
 from services.gateway.schema.alerts import Alert
 from services.gateway.schema.context import Context
+from services.gateway.schema.loaders import Loaders
 from services.gateway.schema.metrics import GraphQLMetrics
 from services.gateway.schema.topics import TRACKED_TOPICS
 from services.gateway.settings import GatewaySettings
@@ -58,11 +66,17 @@ def create_app(settings: GatewaySettings) -> Litestar:
     alert_events: Broadcast = Broadcast(settings.subscription_queue_size)
     feed_metrics = FeedMetrics(registry)
     delivery_metrics = DeliveryMetrics(registry)
+    # Read at start-up, so that a malformed table stops the gateway rather than a request.
+    routing = RoutingTable.load(settings.routing_table)
 
     @asynccontextmanager
     async def resources(app: Litestar) -> AsyncIterator[None]:
         """Open MongoDB and the ingest channel for the app's lifetime; close them on shutdown."""
-        mongo = connect(settings.mongodb_uri, "langnghe-gateway")
+        mongo = connect(
+            settings.mongodb_uri,
+            "langnghe-gateway",
+            event_listeners=[RequestCommandListener(), RequestPoolListener()],
+        )
         channel = open_channel(settings.ingest_target)
         app.state.mongo = mongo
         app.state.ingest_channel = channel
@@ -169,6 +183,8 @@ def create_app(settings: GatewaySettings) -> Litestar:
             documents=state.documents,
             ingest=state.ingest,
             request_id=scope.get("state", {}).get("request_id", ""),
+            loaders=Loaders(state.documents),
+            routing=routing,
         )
 
     schema = build_schema(
@@ -215,6 +231,9 @@ def create_app(settings: GatewaySettings) -> Litestar:
         lifespan=[resources],
         middleware=[
             observability_middleware(http_metrics),
+            mongo_tally_middleware(
+                MongoRequestMetrics(registry), server_timing=settings.server_timing
+            ),
             persisted_queries_middleware(
                 required=settings.require_persisted_queries,
                 max_body_bytes=settings.max_body_bytes,

@@ -5,6 +5,7 @@ them (a slow password hash protects guessable secrets, which these are not). A k
 once, when it is created; afterwards only its prefix identifies it.
 """
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -56,6 +57,7 @@ class ApiKeyStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self._keys = db[API_KEYS]
         self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._lookups: dict[str, asyncio.Future[Principal | None]] = {}
 
     async def ensure_indexes(self) -> None:
         await self._keys.create_indexes(
@@ -127,6 +129,16 @@ class ApiKeyStore:
         cached = self._cache.get(digest)
         if cached and time.monotonic() - cached[0] < CACHE_TTL_S:
             return cached[1]
+        # One lookup per key at a time: when the entry expires under load, the requests that
+        # arrive meanwhile wait for that lookup instead of each querying MongoDB.
+        pending = self._lookups.get(digest)
+        if pending is None:
+            pending = asyncio.ensure_future(self._look_up(digest))
+            self._lookups[digest] = pending
+            pending.add_done_callback(lambda _: self._lookups.pop(digest, None))
+        return await asyncio.shield(pending)
+
+    async def _look_up(self, digest: str) -> Principal | None:
         record = await self._keys.find_one({"key_hash": digest, "revoked_at": None})
         principal = (
             Principal(

@@ -25,6 +25,8 @@ _PROJECTION = {
     "locality_codes": 0,
     "keyword_keys": 0,
 }
+# Rows a timeline can have: buckets (the schema allows 2,000) times sentiment labels and none.
+_TIMELINE_ROWS = 2_000 * 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,12 @@ def time_bucket(unit: str, timezone: str) -> dict[str, Any]:
     return {"$dateToString": {"format": fmt, "date": "$timeline_at", "timezone": timezone}}
 
 
+def one_or_any(values: list[Any]) -> Any:
+    """A condition matching any of ``values``: plain equality for one value, which every store
+    answers from an index (the embedded test store uses indexes for equality only), else $in."""
+    return values[0] if len(values) == 1 else {"$in": values}
+
+
 class DocumentOrder(Enum):
     STORED = "stored"
     PUBLISHED = "published"
@@ -134,7 +142,7 @@ class DocumentRepository:
         self._documents = db[DOCUMENTS]
 
     async def get_many(self, ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
-        cursor = self._documents.find({"_id": {"$in": ids}}, _PROJECTION)
+        cursor = self._documents.find({"_id": one_or_any(ids)}, _PROJECTION)
         return {record["_id"]: record async for record in cursor}
 
     async def matching(
@@ -179,7 +187,14 @@ class DocumentRepository:
                     ]
                 }
                 query = {"$and": [query, keyset]} if query else keyset
-        cursor = self._documents.find(query, _PROJECTION).sort(sort).limit(first + 1)
+        # The whole page in the first reply: without a batch size the server may split it and
+        # the rest costs a getMore round trip.
+        cursor = (
+            self._documents.find(query, _PROJECTION)
+            .sort(sort)
+            .limit(first + 1)
+            .batch_size(first + 1)
+        )
         records = await cursor.to_list()
         return DocumentPage(records[:first], len(records) > first)
 
@@ -205,16 +220,51 @@ class DocumentRepository:
                         "n": {"$sum": 1},
                     }
                 },
-            ]
+            ],
+            # Every row in the first reply: a getMore per 101 rows would be a round trip each.
+            batchSize=_TIMELINE_ROWS,
         )
         buckets: dict[str, dict[str | None, int]] = {}
         async for row in cursor:
             buckets.setdefault(row["_id"]["bucket"], {})[row["_id"].get("label")] = row["n"]
         return sorted(buckets.items())
 
+    async def by_external_keys(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """Documents by their sender-scoped external key (``ext_key``), in one query."""
+        cursor = self._documents.find({"ext_key": one_or_any(keys)}, _PROJECTION)
+        return {record["ext_key"]: record async for record in cursor}
+
+    async def story_pages(
+        self, story_ids: list[ObjectId], *, first: int
+    ) -> dict[ObjectId, list[dict[str, Any]]]:
+        """The newest ``first + 1`` documents of each story, in one query for all of them.
+
+        Stories are small (an event's copies across outlets), so grouping all their documents
+        and keeping the newest in the database is cheap, and it spares a query per story.
+        """
+        cursor = await self._documents.aggregate(
+            [
+                {"$match": {"story_id": one_or_any(story_ids)}},
+                {"$project": _PROJECTION},
+                {"$sort": {"_id": -1}},
+                {"$group": {"_id": "$story_id", "records": {"$push": "$$ROOT"}}},
+                {"$project": {"records": {"$slice": ["$records", first + 1]}}},
+            ]
+        )
+        return {row["_id"]: row["records"] async for row in cursor}
+
+    async def story_counts(self, story_ids: list[ObjectId]) -> dict[ObjectId, int]:
+        cursor = await self._documents.aggregate(
+            [
+                {"$match": {"story_id": one_or_any(story_ids)}},
+                {"$group": {"_id": "$story_id", "n": {"$sum": 1}}},
+            ]
+        )
+        return {row["_id"]: row["n"] async for row in cursor}
+
     async def existing_stories(self, ids: list[ObjectId]) -> set[ObjectId]:
         """Which of ``ids`` name a story that still has documents."""
-        return set(await self._documents.distinct("story_id", {"story_id": {"$in": ids}}))
+        return set(await self._documents.distinct("story_id", {"story_id": one_or_any(ids)}))
 
     async def count(self, flt: DocumentFilter) -> int:
         """Documents matching the filter, all pages: asked only when a client selects it."""

@@ -1,11 +1,14 @@
 """Settings of the gateway, read from ``LANGNGHE_GATEWAY_*`` environment variables."""
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.common.settings import ServiceSettings, mongodb_uri_field
+
+DEFAULT_ROUTING_TABLE = Path(__file__).resolve().parent / "routing.hcmc.yaml"
 
 
 class GatewaySettings(ServiceSettings):
@@ -73,3 +76,17 @@ class GatewaySettings(ServiceSettings):
             "admin_key", "LANGNGHE_GATEWAY_ADMIN_KEY", "LANGNGHE_ADMIN_KEY"
         ),
     )
+    # How long submitFeedback waits for the analysis; past it the feedback is stored, pending,
+    # and analysed in the background.
+    feedback_analysis_timeout_s: float = Field(default=2.0, gt=0.3)
+    # Key of the HMAC that turns citizens' phone numbers and e-mails into matchable hashes;
+    # without it they are dropped (services/gateway/feedback.py).
+    citizen_hash_secret: SecretStr = SecretStr("")
+    # Sector x locality -> responsible unit, for feedback (services/gateway/routing.py).
+    routing_table: Path = DEFAULT_ROUTING_TABLE
+    # Add a Server-Timing header with the request's MongoDB commands and time in them
+    # (benchmarks and debugging; it tells callers about the backend, so off by default).
+    server_timing: bool = False
+    # Record queries in the audit log, not only mutations. Each audited request costs one
+    # MongoDB insert; a deployment on a store that cannot take a write per read may turn it off.
+    audit_queries: bool = True

@@ -113,9 +113,19 @@ class IngestServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     async def _origin(self, request: ingest_pb2.SubmitDocumentRequest) -> Origin:
         if not request.source_id:
+            feedback = None
+            if request.HasField("feedback"):
+                feedback = {
+                    "channel": request.feedback.channel,
+                    "ward_code": request.feedback.ward_code,
+                    "citizen_keys": list(request.feedback.citizen_keys),
+                }
             return Origin(
+                source_kind="feedback" if feedback is not None else "manual",
                 external_id=request.external_id or None,
                 author_handle=request.author_handle.strip(),
+                submitter_unit=request.submitter_unit.strip(),
+                feedback=feedback,
             )
         try:
             source = await self._sources.get(request.source_id)

@@ -40,17 +40,30 @@ class Origin:
     url_key: str | None = None
     author: str = ""
     author_handle: str = ""
+    # The gateway's calling unit, for documents pushed without a registered source: external ids
+    # are that unit's own, so they are unique per unit.
+    submitter_unit: str = ""
+    # A citizen's feedback: {channel, ward_code, citizen_keys}, stored as the document's
+    # ``feedback`` field.
+    feedback: Mapping[str, Any] | None = None
 
     def keys(self, content_hash: str) -> dict[str, str]:
         """The unique keys a new document claims (see DOCUMENT_INDEXES)."""
         keys = {}
         if self.external_id:
-            keys["ext_key"] = f"{self.source_id or '-'}:{self.external_id}"
+            keys["ext_key"] = f"{self.id_scope}:{self.external_id}"
         else:
             keys["text_key"] = content_hash
         if self.url_key:
             keys["url_key"] = self.url_key
         return keys
+
+    @property
+    def id_scope(self) -> str:
+        """Whose external ids these are: a registered source, a unit, or anyone ("-")."""
+        if self.source_id:
+            return str(self.source_id)
+        return f"unit:{self.submitter_unit}" if self.submitter_unit else "-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +140,8 @@ class DocumentStore:
             "external_id": origin.external_id,
             "author": origin.author,
             "author_handle": origin.author_handle,
+            **({"submitter_unit": origin.submitter_unit} if origin.submitter_unit else {}),
+            **({"feedback": dict(origin.feedback)} if origin.feedback is not None else {}),
             "search_terms": search_keys(draft.title, draft.text),
             "analysis_state": PENDING,
             "analysis_due_at": claim_until,

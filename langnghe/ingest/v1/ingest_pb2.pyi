@@ -68,7 +68,7 @@ SOURCE_HEALTH_DISABLED: SourceHealth
 SOURCE_HEALTH_NEW: SourceHealth
 
 class SubmitDocumentRequest(_message.Message):
-    __slots__ = ("text", "title", "url", "published_at", "external_id", "source_id", "author_handle")
+    __slots__ = ("text", "title", "url", "published_at", "external_id", "source_id", "author_handle", "submitter_unit", "feedback")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     TITLE_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +76,8 @@ class SubmitDocumentRequest(_message.Message):
     EXTERNAL_ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_ID_FIELD_NUMBER: _ClassVar[int]
     AUTHOR_HANDLE_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTER_UNIT_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_FIELD_NUMBER: _ClassVar[int]
     text: str
     title: str
     url: str
@@ -83,7 +85,19 @@ class SubmitDocumentRequest(_message.Message):
     external_id: str
     source_id: str
     author_handle: str
-    def __init__(self, text: _Optional[str] = ..., title: _Optional[str] = ..., url: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., external_id: _Optional[str] = ..., source_id: _Optional[str] = ..., author_handle: _Optional[str] = ...) -> None: ...
+    submitter_unit: str
+    feedback: Feedback
+    def __init__(self, text: _Optional[str] = ..., title: _Optional[str] = ..., url: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., external_id: _Optional[str] = ..., source_id: _Optional[str] = ..., author_handle: _Optional[str] = ..., submitter_unit: _Optional[str] = ..., feedback: _Optional[_Union[Feedback, _Mapping]] = ...) -> None: ...
+
+class Feedback(_message.Message):
+    __slots__ = ("channel", "ward_code", "citizen_keys")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    WARD_CODE_FIELD_NUMBER: _ClassVar[int]
+    CITIZEN_KEYS_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    ward_code: str
+    citizen_keys: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, channel: _Optional[str] = ..., ward_code: _Optional[str] = ..., citizen_keys: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SubmitDocumentResponse(_message.Message):
     __slots__ = ("document_id", "created", "analysis_state")

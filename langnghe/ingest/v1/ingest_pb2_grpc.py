@@ -101,7 +101,11 @@ class IngestServiceServicer:
     """
 
     def SubmitDocument(self, request, context):
-        """SubmitDocument stores one document.
+        """SubmitDocument stores one document and, when it is new, has it analysed before answering,
+        within the call's deadline less a quarter of a second: a caller that needs the analysis
+        (the 1022 feedback API) sets the deadline it can wait. analysis_state says whether the
+        analysis was stored; if nlp was slow or down the document is kept, PENDING, and the
+        background worker analyses it later.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -7,7 +7,9 @@ from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
+    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 
@@ -29,15 +31,24 @@ def build_schema(
     introspection: bool = True,
     metrics: GraphQLMetrics | None = None,
 ) -> strawberry.Schema:
-    # Factories, so that every request gets fresh extension state.
-    extensions: list = [
-        lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
-        lambda: QueryDepthLimiter(max_depth=max_depth),
-        lambda: MaskErrors(should_mask_error=should_mask_error),
+    # The limits' validation rules are made once: the limiter extensions build new rule classes
+    # each time they are made, which would defeat the validation cache (keyed by the rules).
+    rules = [
+        *MaxAliasesLimiter(max_alias_count=max_aliases).validation_rules,
+        *QueryDepthLimiter(max_depth=max_depth).validation_rules,
     ]
     if not introspection:
-        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+        rules.append(NoSchemaIntrospectionCustomRule)
+    # Factories, so that every request gets fresh extension state. Integrations send the same
+    # few queries over and over: each is parsed and validated once (parsing honours the token
+    # limit, which is part of the cache key), not on every request.
+    extensions: list = [
+        lambda: MaxTokensLimiter(max_token_count=max_tokens),
+        lambda: AddValidationRules(rules),
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+        lambda: MaskErrors(should_mask_error=should_mask_error),
+    ]
     if metrics is not None:
         extensions.append(metrics.extension())
     extensions.extend([WebSocketOperationLimits, RateLimitHeaders, RecordOperations])

@@ -28,6 +28,8 @@ class RecordOperations(SchemaExtension):
             kind = execution.operation_type.value
         except RuntimeError:
             kind = "invalid"
+        if kind == "query" and not context.settings.audit_queries:
+            return
         errors = execution.pre_execution_errors or (
             execution.result.errors if execution.result else None
         )

@@ -15,6 +15,8 @@ from services.gateway.live import Broadcast, DocumentEvent
 from services.gateway.persisted import PersistedQueries
 from services.gateway.ratelimit import Quota, RateLimiter
 from services.gateway.repository import DocumentRepository
+from services.gateway.routing import RoutingTable
+from services.gateway.schema.loaders import Loaders
 from services.gateway.settings import GatewaySettings
 from services.gateway.webhooks import WebhookStore
 
@@ -29,6 +31,9 @@ class Context(BaseContext, kw_only=True):
     audit: AuditLog
     persisted_queries: PersistedQueries
     request_id: str
+    # Made for this request only: batches and caches its MongoDB reads.
+    loaders: Loaders
+    routing: RoutingTable
     # None only for the GraphiQL page in development.
     principal: Principal | None
     # What is left of the caller's rate limit after this request.

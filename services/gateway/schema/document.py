@@ -56,6 +56,7 @@ class SourceKind(Enum):
     SOCIAL = "social"
     PUSH = "push"
     MANUAL = "manual"
+    FEEDBACK = strawberry.enum_value("feedback", description="Citizens' feedback (1022).")
 
 
 @strawberry.enum(description="How a list of documents is ordered; newest first either way.")
@@ -194,7 +195,8 @@ class Document(relay.Node):
                 ids.append(ObjectId(node_id))
             except (InvalidId, TypeError):
                 ids.append(None)
-        found = await info.context.documents.get_many([i for i in ids if i is not None])
+        records = await info.context.loaders.document.load_many([i for i in ids if i is not None])
+        found = {record["_id"]: record for record in records if record is not None}
         nodes = [cls.from_record(found[i]) if i in found else None for i in ids]
         if required and any(n is None for n in nodes):
             missing = [n for n, node in zip(node_ids, nodes, strict=True) if node is None]
@@ -208,6 +210,11 @@ class DocumentConnection(relay.Connection[Document]):
 
     @strawberry.field(description="Documents matching the filter, all pages.")
     async def total_count(self, info: Info) -> int:
+        if self.filter.story_id is not None and self.filter == DocumentFilter(
+            story_id=self.filter.story_id
+        ):
+            # A story's count, asked for each of a page's stories, is counted for all at once.
+            return await info.context.loaders.story_count.load(self.filter.story_id)
         return await info.context.documents.count(self.filter)
 
 
@@ -329,14 +336,24 @@ async def document_page(
         after=decode_position(after, sort) if after else None,
         order=sort,
     )
+    return document_connection(page.records, page.has_next_page, after, sort, flt)
+
+
+def document_connection(
+    records: list[dict[str, Any]],
+    has_next_page: bool,
+    after: str | None,
+    sort: DocumentOrder,
+    flt: DocumentFilter,
+) -> DocumentConnection:
     edges = [
         relay.Edge(cursor=encode_position(sort, record), node=Document.from_record(record))
-        for record in page.records
+        for record in records
     ]
     return DocumentConnection(
         edges=edges,
         page_info=relay.PageInfo(
-            has_next_page=page.has_next_page,
+            has_next_page=has_next_page,
             has_previous_page=after is not None,
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,

@@ -9,8 +9,10 @@ from services.gateway.schema.context import Info
 from services.gateway.schema.errors import ApiError
 
 
-async def call_ingest(info: Info, method: str, request: Any) -> Any:
-    """ingest's answer to ``method``; None for NOT_FOUND.
+async def call_ingest(
+    info: Info, method: str, request: Any, *, deadline_s: float | None = None
+) -> Any:
+    """ingest's answer to ``method``; None for NOT_FOUND. ``deadline_s`` overrides the deadline.
 
     INVALID_ARGUMENT raises InvalidInputError (the resolver turns it into user errors); ingest
     being away raises SERVICE_UNAVAILABLE, which tells the caller nothing happened.
@@ -19,7 +21,7 @@ async def call_ingest(info: Info, method: str, request: Any) -> Any:
     try:
         return await getattr(context.ingest, method)(
             request,
-            timeout=context.settings.ingest_timeout_s,
+            timeout=deadline_s or context.settings.ingest_timeout_s,
             metadata=(("x-request-id", context.request_id),),
         )
     except grpc.aio.AioRpcError as error:

@@ -13,6 +13,7 @@ from services.gateway.schema.api_keys import create_api_key, revoke_api_key
 from services.gateway.schema.context import Info
 from services.gateway.schema.document import Document, in_city_time
 from services.gateway.schema.errors import UserError
+from services.gateway.schema.feedback import submit_feedback
 from services.gateway.schema.ingest_calls import call_ingest
 from services.gateway.schema.permissions import requires
 from services.gateway.schema.persisted import persist_query
@@ -73,6 +74,14 @@ class Mutation:
         return SubmitDocumentPayload(
             document=Document.from_record(found[ObjectId(response.document_id)]), user_errors=[]
         )
+
+    submit_feedback = strawberry.mutation(
+        resolver=submit_feedback,
+        description="Store a citizen's feedback (once per externalId of your unit), analyse it "
+        "within a couple of seconds and suggest the unit responsible; if analysis takes longer "
+        "the feedback is stored and returned PENDING, and analysed in the background.",
+        permission_classes=[requires("feedback:write")],
+    )
 
     create_api_key = strawberry.mutation(
         resolver=create_api_key,

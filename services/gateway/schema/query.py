@@ -25,6 +25,7 @@ from services.gateway.schema.document import (
     document_page,
 )
 from services.gateway.schema.errors import bad_input
+from services.gateway.schema.feedback import Feedback, feedback
 from services.gateway.schema.permissions import requires
 from services.gateway.schema.persisted import PersistedQuery, persisted_queries
 from services.gateway.schema.ratelimit import RateLimit, rate_limit
@@ -73,6 +74,11 @@ class Query:
         (node,) = await Story.resolve_nodes(info=info, node_ids=[id.node_id])
         return node
 
+    feedback: Feedback | None = strawberry.field(
+        resolver=feedback,
+        description="Your unit's feedback, by the portal's externalId or by id (exactly one).",
+        permission_classes=[requires("feedback:write")],
+    )
     tracked_topics: list[TrackedTopic] = strawberry.field(
         resolver=tracked_topics,
         description="Your unit's tracked topics.",
