@@ -42,6 +42,7 @@ class SentenceEncoder:
         *,
         max_tokens: int = 256,
         prefix: str = QUERY,
+        identity: tuple[str, str, str] = ("e5-small", "unversioned", ""),
     ) -> None:
         if not 2 < max_tokens <= MAX_POSITIONS:
             raise ValueError(f"max_tokens must be in 3..{MAX_POSITIONS}, got {max_tokens}")
@@ -49,6 +50,8 @@ class SentenceEncoder:
         self._tokenizer = tokenizer
         self.max_tokens = max_tokens
         self.prefix = prefix
+        # (name, version, SHA-256 of the ONNX file), reported by the ModelInfo RPC.
+        self.name, self.version, self.sha256 = identity
         # The post-processor adds <s> and </s>; truncation keeps them inside max_tokens.
         tokenizer.enable_truncation(max_length=max_tokens)
         tokenizer.no_padding()
@@ -71,6 +74,11 @@ class SentenceEncoder:
             tokenizer_path = directory / manifest["tokenizer_file"]
             hashes = manifest["files"]
             dim = manifest["dims"]["hidden"]
+            identity = (
+                manifest["model"],
+                f"{manifest['precision']}-builder{manifest['builder_version']}",
+                hashes[model_path.name],
+            )
         except FileNotFoundError as exc:
             raise EncoderLoadError(
                 f"no encoder in {directory}: run python -m services.nlp.build_encoder"
@@ -97,7 +105,7 @@ class SentenceEncoder:
             tokenizer = Tokenizer.from_file(str(tokenizer_path))
         except Exception as exc:  # onnxruntime and tokenizers raise their own exception types
             raise EncoderLoadError(f"cannot open the encoder in {directory}: {exc}") from exc
-        return cls(session, tokenizer, max_tokens=max_tokens, prefix=prefix)
+        return cls(session, tokenizer, max_tokens=max_tokens, prefix=prefix, identity=identity)
 
     @property
     def dim(self) -> int:
