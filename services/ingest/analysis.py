@@ -27,6 +27,9 @@ _SENTIMENT_LABELS = {
 
 def analysis_fields(analysis: nlp_pb2.Analysis) -> dict:
     """The fields an nlp Analysis adds to a stored document."""
+    if not analysis.HasField("sentiment"):
+        # nlp leaves sentiment unset for text that is not Vietnamese rather than guess it.
+        return {"sentiment": None}
     s = analysis.sentiment
     return {
         "sentiment": {
