@@ -57,6 +57,10 @@ class NlpMetrics:
         )
 
 
+class AnalysisFailed(RuntimeError):
+    """A model raised while analysing a call's texts."""
+
+
 @dataclass(slots=True)
 class _Call:
     inputs: Sequence[nlp_pb2.TextInput]
@@ -156,18 +160,37 @@ class MicroBatcher:
             inputs = [item for call in batch for item in call.inputs]
             try:
                 analyses = await loop.run_in_executor(self._executor, self._run, inputs)
-            except Exception as exc:  # every caller of the batch hears the failure
-                log.exception("analysis batch failed", texts=texts)
-                for call in batch:
-                    if not call.future.done():
-                        call.future.set_exception(exc)
-                continue
+            except Exception:
+                log.exception("analysis batch failed", texts=texts, calls=len(batch))
+                if len(batch) > 1:
+                    # One call's text must not fail the others merged with it: run each alone.
+                    for call in batch:
+                        await self._run_alone(call)
+                    continue
+                analyses = None
             offset = 0
             for call in batch:
-                part = analyses[offset : offset + len(call.inputs)]
+                part = None if analyses is None else analyses[offset : offset + len(call.inputs)]
                 offset += len(call.inputs)
-                if not call.future.done():
-                    call.future.set_result(part)
+                self._settle(call, part)
+
+    async def _run_alone(self, call: _Call) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            analyses = await loop.run_in_executor(self._executor, self._run, list(call.inputs))
+        except Exception:
+            log.exception("analysis call failed", texts=len(call.inputs))
+            analyses = None
+        self._settle(call, analyses)
+
+    @staticmethod
+    def _settle(call: _Call, analyses: list[nlp_pb2.Analysis] | None) -> None:
+        if call.future.done():  # its caller gave up meanwhile
+            return
+        if analyses is None:
+            call.future.set_exception(AnalysisFailed("the analysis failed; the nlp log has why"))
+        else:
+            call.future.set_result(analyses)
 
 
 class NlpServicer(nlp_pb2_grpc.NlpServiceServicer):
@@ -219,7 +242,10 @@ class NlpServicer(nlp_pb2_grpc.NlpServiceServicer):
                     grpc.StatusCode.INVALID_ARGUMENT,
                     f"texts[{i}] is longer than {self._settings.max_text_chars:,} characters",
                 )
-        analyses = await self._batcher.submit(list(request.texts))
+        try:
+            analyses = await self._batcher.submit(list(request.texts))
+        except AnalysisFailed as exc:
+            await context.abort(grpc.StatusCode.INTERNAL, str(exc))
         return nlp_pb2.AnalyzeResponse(analyses=analyses)
 
     async def ModelInfo(
