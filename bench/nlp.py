@@ -299,6 +299,9 @@ def bert_base_pipeline(corpus: list[str], batch: int):
 
 
 def bench_baseline(posts: list[str], batch: int, seconds: float) -> float:
+    # The nlp server's threads do not spin while idle; the baseline's OpenMP threads get the
+    # same treatment, which only helps it on shared cores. Set before torch is imported.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
     classify = bert_base_pipeline(posts, batch)

@@ -65,6 +65,7 @@ class SentenceEncoder:
         intra_op_threads: int = 2,
         prefix: str = QUERY,
         verify: bool = True,
+        spinning: bool = True,
     ) -> Self:
         """Open a built directory; ``verify`` checks both files against the manifest's SHA-256."""
         directory = Path(directory)
@@ -98,6 +99,11 @@ class SentenceEncoder:
         # One request's batch uses the cores; parallel graph branches would only contend.
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Spinning threads answer a little sooner on idle cores but burn the time of processes
+        # sharing them: on two busy cores, not spinning measured 1.6x the throughput.
+        options.add_session_config_entry(
+            "session.intra_op.allow_spinning", "1" if spinning else "0"
+        )
         try:
             session = ort.InferenceSession(
                 str(model_path), options, providers=["CPUExecutionProvider"]

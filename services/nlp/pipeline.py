@@ -479,6 +479,7 @@ def load_analyzer(settings: NlpSettings) -> Analyzer:
         settings.encoder_dir,
         max_tokens=settings.encoder_max_tokens,
         intra_op_threads=settings.intra_op_threads,
+        spinning=settings.intra_op_spinning,
     )
     components = Components(
         encoder=encoder,

@@ -29,6 +29,8 @@ class NlpSettings(ServiceSettings):
     encoder_max_tokens: int = Field(default=128, ge=16, le=512)
     # onnxruntime threads for one batch; 0 lets onnxruntime use every physical core.
     intra_op_threads: int = Field(default=0, ge=0)
+    # Let onnxruntime's idle threads spin: worth it only on cores nothing else uses.
+    intra_op_spinning: bool = False
     # Dynamic micro-batching: concurrent Analyze calls share one model batch of up to this many
     # texts; the first call waits at most max_batch_wait_ms for company.
     max_batch_texts: int = Field(default=64, ge=1)
