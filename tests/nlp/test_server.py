@@ -184,8 +184,10 @@ async def test_a_lone_call_does_not_wait_for_company(
     elapsed = time.perf_counter() - started
     after = await scrape(nlp_ports[1])
     assert delta(after, before, "langnghe_nlp_batch_wait_seconds_count") == 1
-    # It waited at most the configured 2 ms (the 3 ms bucket leaves room for the scheduler).
-    assert delta(after, before, 'langnghe_nlp_batch_wait_seconds_bucket{le="0.003"}') == 1
+    # It waited for the configured 2 ms at most; the 10 ms bucket leaves room for a busy
+    # machine's scheduler (a batcher that waited for company would take far longer: it would
+    # wait for the whole deadline).
+    assert delta(after, before, 'langnghe_nlp_batch_wait_seconds_bucket{le="0.01"}') == 1
     assert elapsed < 2.0  # the whole call, on a shared machine
     assert delta(after, before, 'langnghe_nlp_stage_seconds_count{stage="encoder"}') == 1
 
