@@ -299,7 +299,7 @@ class Analyzer:
         ):
             if model is not None:
                 models.append((task, model))
-        return models
+        return [(task, _identity(task, model)) for task, model in models]
 
     def analyze(
         self,
@@ -417,6 +417,15 @@ class Analyzer:
                     for k in c.keywords.extract(text, limit=c.keyword_limit)
                 )
             clock.lap("keywords")
+
+
+def _identity(task: str, component: object) -> ModelIdentity:
+    """The component itself, or the data it was built from (a scorer built from a taxonomy
+    file names that file), whichever carries name, version and sha256."""
+    for candidate in (component, getattr(component, "taxonomy", None)):
+        if all(isinstance(getattr(candidate, a, None), str) for a in ("name", "version", "sha256")):
+            return candidate
+    raise TypeError(f"the {task} component {component!r} lacks name, version and sha256")
 
 
 def _is_vietnamese(guess: LanguageGuess) -> bool:
