@@ -5,9 +5,12 @@ articles of 400-800 words, both made here from the bench's own Vietnamese senten
 batches from a few concurrent clients, and measures documents/s of the whole Analyze call, the
 time of each analysis stage (from the server's metrics) and the server's peak RSS. In the same
 run, a Hugging Face ``pipeline("text-classification")`` over a randomly initialised BERT of
-PhoBERT-base's shape classifies the same posts with the same batch size, on the same cores.
+PhoBERT-base's shape classifies the same posts with the same batch size, on the same cores. The
+three phases alternate over a few rounds, and the speed-up is the median of the rounds' ratios,
+so that a shared machine's changing load weighs on both sides alike.
 
-``python bench/nlp.py [--seconds 12] [--clients 4] [--batch 32]`` ends with one JSON line:
+``python bench/nlp.py [--seconds 12] [--rounds 3] [--clients 4] [--batch 32]`` ends with one
+JSON line:
 {"posts_per_s", "articles_per_s", "baseline_posts_per_s", "speedup", "peak_rss_mb"}.
 The baseline needs torch: ``pip install -e '.[bench]'``.
 """
@@ -19,6 +22,7 @@ import json
 import os
 import random
 import re
+import statistics
 import sys
 import threading
 import time
@@ -192,7 +196,17 @@ async def drive(
     return done, time.perf_counter() - started
 
 
-async def bench_server(args, posts: list[str], articles: list[tuple[str, str]]) -> dict:
+async def measure(stub, metrics_port: int, inputs, *, batch: int, clients: int, seconds: float):
+    """(documents, seconds, {stage: server seconds}) of one phase."""
+    before = await stage_seconds(metrics_port)
+    done, elapsed = await drive(stub, inputs, batch=batch, clients=clients, seconds=seconds)
+    after = await stage_seconds(metrics_port)
+    return done, elapsed, {k: v - before.get(k, 0.0) for k, v in after.items()}
+
+
+async def bench_server(args, posts: list[str], articles: list[tuple[str, str]], baseline) -> dict:
+    """Rounds of posts, baseline and articles, interleaved, so that the load of a shared machine
+    changing during the run weighs on every side alike; the speed-up is the median of rounds."""
     port, metrics_port = free_port(), free_port()
     env = {
         "LANGNGHE_NLP_PORT": str(port),
@@ -213,31 +227,61 @@ async def bench_server(args, posts: list[str], articles: list[tuple[str, str]]) 
             nlp_pb2.TextInput(id=str(i), title=title, text=text)
             for i, (title, text) in enumerate(articles)
         ]
-        result = {}
+        phase_s = args.seconds / args.rounds
+        totals = {name: [0, 0.0, {}] for name in ("posts", "articles", "baseline")}
+        ratios = []
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = nlp_pb2_grpc.NlpServiceStub(channel)
-            models = await stub.ModelInfo(nlp_pb2.ModelInfoRequest(), timeout=10)
-            result["models"] = {m.task: f"{m.name} {m.version}" for m in models.models}
-            for name, inputs, batch in (
-                ("posts", post_inputs, args.batch),
-                ("articles", article_inputs, args.article_batch),
-            ):
-                await drive(stub, inputs, batch=batch, clients=1, seconds=0.5)  # warm-up
-                before = await stage_seconds(metrics_port)
-                done, elapsed = await drive(
-                    stub, inputs, batch=batch, clients=args.clients, seconds=args.seconds
-                )
-                after = await stage_seconds(metrics_port)
-                result[f"{name}_per_s"] = done / elapsed
-                result[f"{name}_stage_ms_per_doc"] = {
-                    stage: round(1000 * (after[stage] - before.get(stage, 0.0)) / done, 3)
-                    for stage in after
-                }
+            await drive(stub, post_inputs, batch=args.batch, clients=1, seconds=0.5)  # warm-up
+            await drive(stub, article_inputs, batch=args.article_batch, clients=1, seconds=0.5)
+            for round_ in range(args.rounds):
+                rates = {}
+                for name, inputs, batch in (
+                    ("posts", post_inputs, args.batch),
+                    ("baseline", None, args.batch),
+                    ("articles", article_inputs, args.article_batch),
+                ):
+                    if name == "baseline":
+                        if baseline is None:
+                            continue
+                        done, elapsed = await asyncio.to_thread(baseline, phase_s)
+                        stages = {}
+                    else:
+                        done, elapsed, stages = await measure(
+                            stub,
+                            metrics_port,
+                            inputs,
+                            batch=batch,
+                            clients=args.clients,
+                            seconds=phase_s,
+                        )
+                    total = totals[name]
+                    total[0] += done
+                    total[1] += elapsed
+                    for stage, seconds in stages.items():
+                        total[2][stage] = total[2].get(stage, 0.0) + seconds
+                    rates[name] = done / elapsed
+                if "baseline" in rates:
+                    ratios.append(rates["posts"] / rates["baseline"])
                 print(
-                    f"{name}: {done} in {elapsed:.1f} s = {done / elapsed:.1f}/s; "
-                    f"server stage ms per document {result[f'{name}_stage_ms_per_doc']}",
+                    f"round {round_ + 1}: "
+                    + ", ".join(f"{name} {rate:.1f}/s" for name, rate in rates.items())
+                    + (f"; speed-up {ratios[-1]:.2f}" if "baseline" in rates else ""),
                     flush=True,
                 )
+        result = {"ratios": ratios}
+        for name, (done, elapsed, stages) in totals.items():
+            if done:
+                result[f"{name}_per_s"] = done / elapsed
+                result[f"{name}_stage_ms_per_doc"] = {
+                    stage: round(1000 * seconds / done, 3) for stage, seconds in stages.items()
+                }
+        for name in ("posts", "articles"):
+            print(
+                f"{name}: {result[f'{name}_per_s']:.1f}/s over {totals[name][1]:.1f} s; server "
+                f"ms per document by stage {result[f'{name}_stage_ms_per_doc']}",
+                flush=True,
+            )
         result.update(sampler.stop())
         return result
     finally:
@@ -298,7 +342,8 @@ def bert_base_pipeline(corpus: list[str], batch: int):
     )
 
 
-def bench_baseline(posts: list[str], batch: int, seconds: float) -> float:
+def baseline_runner(posts: list[str], batch: int):
+    """A callable that classifies batches of ``posts`` for some seconds: (posts, seconds)."""
     # The nlp server's threads do not spin while idle; the baseline's OpenMP threads get the
     # same treatment, which only helps it on shared cores. Set before torch is imported.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -307,18 +352,23 @@ def bench_baseline(posts: list[str], batch: int, seconds: float) -> float:
     classify = bert_base_pipeline(posts, batch)
     classify(posts[:batch], truncation=True)  # warm-up
     batches = itertools.cycle([posts[i : i + batch] for i in range(0, len(posts), batch)])
-    done, started = 0, time.perf_counter()
-    with torch.inference_mode():
-        while time.perf_counter() - started < seconds:
-            done += len(classify(next(batches), truncation=True))
-    elapsed = time.perf_counter() - started
-    print(f"baseline BERT-base pipeline: {done} posts in {elapsed:.1f} s", flush=True)
-    return done / elapsed
+
+    def run(seconds: float) -> tuple[int, float]:
+        done, started = 0, time.perf_counter()
+        with torch.inference_mode():
+            while time.perf_counter() - started < seconds:
+                done += len(classify(next(batches), truncation=True))
+        return done, time.perf_counter() - started
+
+    return run
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=12.0, help="per measured phase")
+    parser.add_argument(
+        "--seconds", type=float, default=12.0, help="measured time of each side, over all rounds"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--clients", type=int, default=4, help="concurrent gRPC callers")
     parser.add_argument("--batch", type=int, default=32, help="posts per call (and baseline)")
     parser.add_argument("--article-batch", type=int, default=8, help="articles per call")
@@ -335,16 +385,19 @@ def main() -> int:
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
         flush=True,
     )
-    server = asyncio.run(bench_server(args, posts, articles))
-    baseline = None if args.no_baseline else bench_baseline(posts, args.batch, args.seconds)
+    baseline = None if args.no_baseline else baseline_runner(posts, args.batch)
+    server = asyncio.run(bench_server(args, posts, articles, baseline))
     print(f"load average {os.getloadavg()[0]:.1f} at the end", flush=True)
+    speedup = statistics.median(server["ratios"]) if server["ratios"] else None
     print(
         json.dumps(
             {
                 "posts_per_s": round(server["posts_per_s"], 1),
                 "articles_per_s": round(server["articles_per_s"], 1),
-                "baseline_posts_per_s": None if baseline is None else round(baseline, 1),
-                "speedup": None if baseline is None else round(server["posts_per_s"] / baseline, 2),
+                "baseline_posts_per_s": (
+                    round(server["baseline_per_s"], 1) if "baseline_per_s" in server else None
+                ),
+                "speedup": None if speedup is None else round(speedup, 2),
                 "peak_rss_mb": round(server["peak_rss_mb"], 1),
             }
         )
