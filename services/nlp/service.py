@@ -7,8 +7,8 @@ import structlog
 from langnghe.nlp.v1 import nlp_pb2, nlp_pb2_grpc
 from services.common.grpc_server import GrpcServer, shutdown_requested
 from services.common.metrics import GrpcServerMetricsInterceptor, new_registry, serve_metrics
-from services.nlp.sentiment import SentimentModel
-from services.nlp.server import NlpServicer
+from services.nlp.pipeline import load_analyzer
+from services.nlp.server import NlpMetrics, NlpServicer
 from services.nlp.settings import NlpSettings
 
 log = structlog.get_logger(__name__)
@@ -21,7 +21,7 @@ async def serve(settings: NlpSettings) -> None:
     shutdown = shutdown_requested()
     registry = new_registry("nlp")
     metrics_server = serve_metrics(registry, settings.metrics_host, settings.metrics_port)
-    servicer = NlpServicer(settings)
+    servicer = NlpServicer(settings, NlpMetrics(registry))
 
     def register(server):
         nlp_pb2_grpc.add_NlpServiceServicer_to_server(servicer, server)
@@ -34,17 +34,20 @@ async def serve(settings: NlpSettings) -> None:
     )
     try:
         await server.start()
-        loading = asyncio.ensure_future(
-            asyncio.to_thread(SentimentModel.load, settings.models_dir / "sentiment")
-        )
+        loading = asyncio.ensure_future(asyncio.to_thread(load_analyzer, settings))
         stopping = asyncio.ensure_future(shutdown.wait())
         await asyncio.wait([loading, stopping], return_when=asyncio.FIRST_COMPLETED)
         if loading.done():
-            sentiment = loading.result()
-            servicer.models_loaded(sentiment)
-            log.info("models loaded", sentiment=sentiment.name, version=sentiment.version)
+            analyzer = loading.result()
+            servicer.models_loaded(analyzer)
+            log.info(
+                "models loaded",
+                models_version=analyzer.models_version,
+                models={task: f"{m.name} {m.version}" for task, m in analyzer.models},
+            )
             await server.set_serving()
             await stopping
     finally:
         await server.stop(settings.shutdown_grace_s, settings.shutdown_delay_s)
+        await servicer.close()
         metrics_server.shutdown()

@@ -10,6 +10,8 @@ from services.common.settings import ServiceSettings
 MODELS_DIR = Path(__file__).parent / "models"
 LOCALITIES_DIR = Path(__file__).parent / "data"
 SECTORS_TAXONOMY = Path(__file__).parent / "taxonomy" / "sectors.yaml"
+# Where python -m services.nlp.build_encoder puts the encoder by default (run from the repo root).
+ENCODER_DIR = Path(__file__).resolve().parents[2] / ".cache" / "models" / "e5-small"
 
 
 class NlpSettings(ServiceSettings):
@@ -27,3 +29,15 @@ class NlpSettings(ServiceSettings):
     sectors_taxonomy: Path = SECTORS_TAXONOMY
     max_texts_per_call: int = Field(default=256, ge=1)
     max_text_chars: int = Field(default=100_000, ge=1)
+    # The sentence encoder, built at set-up (make models); every document gets one forward pass
+    # over at most this many tokens of title + text (an article's title and lead).
+    encoder_dir: Path = ENCODER_DIR
+    encoder_max_tokens: int = Field(default=128, ge=16, le=512)
+    # onnxruntime threads for one batch; 0 lets onnxruntime use every physical core.
+    intra_op_threads: int = Field(default=0, ge=0)
+    # Let onnxruntime's idle threads spin: worth it only on cores nothing else uses.
+    intra_op_spinning: bool = False
+    # Dynamic micro-batching: concurrent Analyze calls share one model batch of up to this many
+    # texts; the first call waits at most max_batch_wait_ms for company.
+    max_batch_texts: int = Field(default=64, ge=1)
+    max_batch_wait_ms: float = Field(default=2.0, ge=0, le=100)

@@ -1,0 +1,511 @@
+"""The whole analysis of a batch of texts: language, one encoder pass, every head, as proto."""
+
+import hashlib
+import re
+import time
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from langnghe.nlp.v1 import nlp_pb2
+from services.nlp import localities, sectors
+from services.nlp.encoder import SentenceEncoder
+from services.nlp.language import LanguageDetector, LanguageGuess
+from services.nlp.sentiment import SentimentModel
+from services.nlp.settings import NlpSettings
+
+# ----------------------------------------------------------------------------- component protocols
+# Each component is duck-typed, so the modules of other branches plug in without importing these.
+
+
+class ModelIdentity(Protocol):
+    """What ModelInfo reports about a loaded model."""
+
+    name: str
+    version: str
+    sha256: str
+
+
+class ClassScores(Protocol):
+    label: str
+    score: float
+    probabilities: Mapping[str, float]
+
+
+class ClassificationHeads(ModelIdentity, Protocol):
+    """Document classifiers; ``predict`` returns {task: one ClassScores per text}.
+
+    An optional ``tasks`` attribute names the tasks for ModelInfo."""
+
+    def predict(
+        self, texts: Sequence[str], embeddings: np.ndarray
+    ) -> Mapping[str, Sequence[ClassScores]]: ...
+
+
+class EntityMention(Protocol):
+    type: str  # "PER" | "ORG" | "LOC" | "MISC"
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+class EntityRecognizer(ModelIdentity, Protocol):
+    def recognize(self, texts: Sequence[str]) -> Sequence[Sequence[EntityMention]]: ...
+
+
+class Keyword(Protocol):
+    phrase: str
+    score: float
+
+
+class KeywordExtractor(ModelIdentity, Protocol):
+    def extract(self, text: str, limit: int = 10) -> Sequence[Keyword]: ...
+
+
+class LocalityMention(Protocol):
+    code: str
+    name: str
+    level: object  # a LocalityLevel value or its name ("district", "LOCALITY_LEVEL_DISTRICT")
+    structure: object  # an AdminStructure value or its name ("before_2025", ...)
+    current_codes: Sequence[str]
+    start: int
+    end: int
+    mention: str
+    score: float
+
+
+class LocalityResolver(ModelIdentity, Protocol):
+    def find(self, text: str) -> Sequence[LocalityMention]: ...
+
+
+class SectorScorer(ModelIdentity, Protocol):
+    def score(
+        self, texts: Sequence[str], embeddings: np.ndarray
+    ) -> Sequence[Sequence[tuple[str, float]]]: ...
+
+
+class Normalized(Protocol):
+    text: str
+    # offsets[i]: index in the input of output character i; one more entry maps an end offset.
+    offsets: Sequence[int]
+
+
+type Normalizer = Callable[[str], Normalized]
+
+
+# ----------------------------------------------------------------------------- normalisation
+
+
+@dataclass(frozen=True, slots=True)
+class CleanText:
+    text: str
+    offsets: list[int]
+
+
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
+_WHITESPACE_RUN = re.compile(r"\s+")
+
+
+def clean_with_offsets(text: str) -> CleanText:
+    """NFC, invisible characters dropped, each run of white space made one space or newline,
+    ends stripped; every output character keeps the index of the input it came from."""
+    if any(ch in text for ch in _INVISIBLE) or not unicodedata.is_normalized("NFC", text):
+        return _clean_character_by_character(text)
+    # Most text arrives composed and clean: only white space changes, found by one regex.
+    pieces: list[str] = []
+    offsets: list[int] = []
+    position = 0
+    for run in _WHITESPACE_RUN.finditer(text):
+        start, end = run.span()
+        if start > position:
+            pieces.append(text[position:start])
+            offsets.extend(range(position, start))
+        if offsets and end < len(text):
+            pieces.append("\n" if "\n" in run[0] or "\r" in run[0] else " ")
+            offsets.append(start)
+        position = end
+    if position < len(text):
+        pieces.append(text[position:])
+        offsets.extend(range(position, len(text)))
+    offsets.append(_end_of(text, offsets[-1]) if offsets else len(text))
+    return CleanText("".join(pieces), offsets)
+
+
+def _clean_character_by_character(text: str) -> CleanText:
+    out: list[str] = []
+    offsets: list[int] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in _INVISIBLE:
+            i += 1
+            continue
+        if ch.isspace():
+            start = i
+            newline = False
+            while i < n and (text[i].isspace() or text[i] in _INVISIBLE):
+                newline = newline or text[i] in "\n\r"
+                i += 1
+            if out:  # leading space is dropped; trailing space is stripped below
+                out.append("\n" if newline else " ")
+                offsets.append(start)
+            continue
+        # A base character and the combining marks after it compose together under NFC.
+        start = i
+        i += 1
+        while i < n and unicodedata.combining(text[i]):
+            i += 1
+        composed = unicodedata.normalize("NFC", text[start:i])
+        out.extend(composed)
+        offsets.extend([start] * len(composed))
+    while out and out[-1] in " \n":
+        out.pop()
+        offsets.pop()
+    offsets.append(n if not offsets else _end_of(text, offsets[-1]))
+    return CleanText("".join(out), offsets)
+
+
+def _end_of(text: str, index: int) -> int:
+    """The end of the character at ``index`` together with its combining marks."""
+    index += 1
+    while index < len(text) and unicodedata.combining(text[index]):
+        index += 1
+    return index
+
+
+# ----------------------------------------------------------------------------- documents
+
+LABELS_SENTIMENT = {
+    "negative": nlp_pb2.SENTIMENT_LABEL_NEGATIVE,
+    "neutral": nlp_pb2.SENTIMENT_LABEL_NEUTRAL,
+    "positive": nlp_pb2.SENTIMENT_LABEL_POSITIVE,
+}
+CLASSIFICATION_TASKS = ("toxicity", "emotion", "topic")
+ENTITY_TYPES = {
+    "PER": nlp_pb2.ENTITY_TYPE_PER,
+    "ORG": nlp_pb2.ENTITY_TYPE_ORG,
+    "LOC": nlp_pb2.ENTITY_TYPE_LOC,
+    "MISC": nlp_pb2.ENTITY_TYPE_MISC,
+}
+# Each character the encoder could use is about a third of a token in Vietnamese; cutting the
+# text at eight characters a token before tokenising never drops what truncation would keep.
+CHARS_PER_TOKEN_BOUND = 8
+
+
+@dataclass(slots=True)
+class Document:
+    """One input as the components see it: title and text normalised and joined by a newline,
+    with the way back from every joined index to (field, index in the original field)."""
+
+    title: str
+    text: str
+    title_norm: Normalized
+    text_norm: Normalized
+    joined: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.title_norm.text:
+            self.joined = f"{self.title_norm.text}\n{self.text_norm.text}"
+        else:
+            self.joined = self.text_norm.text
+
+    def span(self, start: int, end: int) -> nlp_pb2.Span:
+        """The original field and code-point offsets of ``joined[start:end]``."""
+        title_len = len(self.title_norm.text)
+        if title_len and start <= title_len:
+            norm, original, kind, base = self.title_norm, self.title, nlp_pb2.TEXT_FIELD_TITLE, 0
+            end = min(end, title_len)
+        else:
+            norm, original, kind = self.text_norm, self.text, nlp_pb2.TEXT_FIELD_TEXT
+            base = title_len + 1 if title_len else 0
+        length = len(norm.text)
+        lo = norm.offsets[min(max(start - base, 0), length)]
+        hi = norm.offsets[min(max(end - base, 0), length)]
+        # The mapped end may sit after white space or invisible characters that were removed.
+        while hi > lo and (original[hi - 1].isspace() or original[hi - 1] in _INVISIBLE):
+            hi -= 1
+        return nlp_pb2.Span(field=kind, start=lo, end=max(lo, hi))
+
+    def original(self, span: nlp_pb2.Span) -> str:
+        source = self.title if span.field == nlp_pb2.TEXT_FIELD_TITLE else self.text
+        return source[span.start : span.end]
+
+
+# ----------------------------------------------------------------------------- the analyzer
+
+
+class SentimentHead:
+    """The committed hashed n-gram sentiment model as a classification head (it ignores the
+    embeddings); a TaskHeads model that also predicts sentiment replaces it."""
+
+    tasks = ("sentiment",)
+
+    def __init__(self, model: SentimentModel) -> None:
+        self._model = model
+        self.name, self.version, self.sha256 = model.name, model.version, model.sha256
+
+    def predict(self, texts: Sequence[str], embeddings: np.ndarray) -> dict[str, list]:
+        return {"sentiment": self._model.predict(list(texts))}
+
+
+@dataclass
+class Components:
+    """Everything the analysis runs; the encoder and language ID are required, the rest optional
+    (a missing one leaves its fields empty)."""
+
+    encoder: SentenceEncoder
+    language: LanguageDetector
+    heads: Sequence[ClassificationHeads] = ()
+    entities: EntityRecognizer | None = None
+    keywords: KeywordExtractor | None = None
+    localities: LocalityResolver | None = None
+    sectors: SectorScorer | None = None
+    normalizer: Normalizer = clean_with_offsets
+    keyword_limit: int = 10
+
+
+type StageObserver = Callable[[str, float], None]
+
+
+class Analyzer:
+    """Runs every component over a batch and builds one ``Analysis`` per input, in order."""
+
+    def __init__(self, components: Components, *, encoder_batch_size: int = 32) -> None:
+        self.components = components
+        self._encoder_batch_size = encoder_batch_size
+        self.models = self._model_list()
+        digest = hashlib.sha256()
+        for task, model in self.models:
+            digest.update(f"{task}\0{model.name}\0{model.version}\0{model.sha256}\n".encode())
+        self.models_version = digest.hexdigest()[:16]
+
+    def _model_list(self) -> list[tuple[str, ModelIdentity]]:
+        c = self.components
+        models: list[tuple[str, ModelIdentity]] = [
+            ("embedding", c.encoder),
+            ("language", c.language),
+        ]
+        for head in c.heads:
+            tasks = getattr(head, "tasks", None)
+            models.append(("+".join(tasks) if tasks else "classification", head))
+        for task, model in (
+            ("entities", c.entities),
+            ("keywords", c.keywords),
+            ("localities", c.localities),
+            ("sectors", c.sectors),
+        ):
+            if model is not None:
+                models.append((task, model))
+        return [(task, _identity(task, model)) for task, model in models]
+
+    def analyze(
+        self,
+        inputs: Sequence[nlp_pb2.TextInput],
+        observe: StageObserver | None = None,
+    ) -> list[nlp_pb2.Analysis]:
+        """One Analysis per input; ``observe(stage, seconds)`` hears how long each stage took."""
+        c = self.components
+        clock = _StageClock(observe)
+        documents = [
+            Document(t.title, t.text, c.normalizer(t.title), c.normalizer(t.text)) for t in inputs
+        ]
+        joined = [d.joined for d in documents]
+        clock.lap("normalize")
+        languages = c.language.detect(joined)
+        clock.lap("language")
+        bound = c.encoder.max_tokens * CHARS_PER_TOKEN_BOUND
+        embeddings = c.encoder.encode([t[:bound] for t in joined], self._encoder_batch_size)
+        clock.lap("encoder")
+
+        analyses = [
+            nlp_pb2.Analysis(
+                id=t.id,
+                language=nlp_pb2.Language(code=g.code, confidence=g.confidence),
+                embedding=e.tolist(),
+                models_version=self.models_version,
+            )
+            for t, g, e in zip(inputs, languages, embeddings, strict=True)
+        ]
+        if c.sectors is not None:
+            for analysis, sectors in zip(
+                analyses, c.sectors.score(joined, embeddings), strict=True
+            ):
+                analysis.sectors.extend(
+                    nlp_pb2.LabelScore(label=s, probability=p) for s, p in sectors
+                )
+            clock.lap("sectors")
+
+        # The models behind the Vietnamese fields were trained on Vietnamese: others would guess.
+        vi = [i for i, g in enumerate(languages) if _is_vietnamese(g)]
+        if vi:
+            vi_texts = [joined[i] for i in vi]
+            self._classify(analyses, vi, vi_texts, embeddings[vi], clock)
+            self._find_spans(analyses, vi, [documents[i] for i in vi], vi_texts, clock)
+        return analyses
+
+    def _classify(
+        self,
+        analyses: list[nlp_pb2.Analysis],
+        rows: list[int],
+        texts: list[str],
+        embeddings: np.ndarray,
+        clock: "_StageClock",
+    ) -> None:
+        seen: set[str] = set()
+        for head in self.components.heads:
+            predictions = head.predict(texts, embeddings)
+            for task, scores in predictions.items():
+                if task in seen:
+                    raise ValueError(f"two classification heads both predict {task!r}")
+                seen.add(task)
+                if len(scores) != len(rows):
+                    raise ValueError(f"{task}: {len(scores)} predictions for {len(rows)} texts")
+                for row, prediction in zip(rows, scores, strict=True):
+                    _set_classification(analyses[row], task, prediction)
+            clock.lap("heads")
+
+    def _find_spans(
+        self,
+        analyses: list[nlp_pb2.Analysis],
+        rows: list[int],
+        documents: list[Document],
+        texts: list[str],
+        clock: "_StageClock",
+    ) -> None:
+        c = self.components
+        if c.entities is not None:
+            for row, doc, mentions in zip(
+                rows, documents, c.entities.recognize(texts), strict=True
+            ):
+                for m in mentions:
+                    span = doc.span(m.start, m.end)
+                    analyses[row].entities.append(
+                        nlp_pb2.Entity(
+                            type=ENTITY_TYPES[m.type.upper()],
+                            text=doc.original(span),
+                            span=span,
+                            score=m.score,
+                        )
+                    )
+            clock.lap("entities")
+        if c.localities is not None:
+            for row, doc, text in zip(rows, documents, texts, strict=True):
+                for m in c.localities.find(text):
+                    span = doc.span(m.start, m.end)
+                    analyses[row].localities.append(
+                        nlp_pb2.Locality(
+                            code=m.code,
+                            name=m.name,
+                            level=_enum(nlp_pb2.LocalityLevel, "LOCALITY_LEVEL_", m.level),
+                            structure=_enum(
+                                nlp_pb2.AdminStructure, "ADMIN_STRUCTURE_", m.structure
+                            ),
+                            current_codes=list(m.current_codes),
+                            span=span,
+                            mention=doc.original(span),
+                            score=m.score,
+                        )
+                    )
+            clock.lap("localities")
+        if c.keywords is not None:
+            for row, text in zip(rows, texts, strict=True):
+                analyses[row].keywords.extend(
+                    nlp_pb2.Keyword(phrase=k.phrase, score=k.score)
+                    for k in c.keywords.extract(text, limit=c.keyword_limit)
+                )
+            clock.lap("keywords")
+
+
+def _identity(task: str, component: object) -> ModelIdentity:
+    """The component itself, or the data it was built from (a scorer built from a taxonomy
+    file names that file), whichever carries name, version and sha256."""
+    for candidate in (component, getattr(component, "taxonomy", None)):
+        if all(isinstance(getattr(candidate, a, None), str) for a in ("name", "version", "sha256")):
+            return candidate
+    raise TypeError(f"the {task} component {component!r} lacks name, version and sha256")
+
+
+def _is_vietnamese(guess: LanguageGuess) -> bool:
+    return guess.code == "vi"
+
+
+def _set_classification(analysis: nlp_pb2.Analysis, task: str, prediction: ClassScores) -> None:
+    probabilities = dict(prediction.probabilities)
+    if task == "sentiment":
+        analysis.sentiment.CopyFrom(
+            nlp_pb2.Sentiment(
+                label=LABELS_SENTIMENT[prediction.label],
+                score=prediction.score,
+                negative=probabilities["negative"],
+                neutral=probabilities["neutral"],
+                positive=probabilities["positive"],
+            )
+        )
+    elif task in CLASSIFICATION_TASKS:
+        ranked = sorted(probabilities.items(), key=lambda item: item[1], reverse=True)
+        getattr(analysis, task).CopyFrom(
+            nlp_pb2.Classification(
+                label=prediction.label,
+                score=prediction.score,
+                probabilities=[nlp_pb2.LabelScore(label=k, probability=p) for k, p in ranked],
+            )
+        )
+    else:
+        raise ValueError(f"no Analysis field for the task {task!r}")
+
+
+def _enum(enum_type, prefix: str, value: object) -> int:
+    """A proto enum value from an int or a name such as "district" or "LOCALITY_LEVEL_DISTRICT"."""
+    if isinstance(value, int):
+        return value
+    name = str(value).upper()
+    return enum_type.Value(name if name.startswith(prefix) else prefix + name)
+
+
+class _StageClock:
+    def __init__(self, observe: StageObserver | None) -> None:
+        self._observe = observe
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        if self._observe is not None:
+            self._observe(stage, now - self._last)
+        self._last = now
+
+
+# ----------------------------------------------------------------------------- loading
+
+WARM_UP = (nlp_pb2.TextInput(id="warm-up", title="Khởi động", text="Mô hình đã sẵn sàng phục vụ."),)
+
+
+def load_analyzer(settings: NlpSettings) -> Analyzer:
+    """Load every model the settings name; raises with a clear message if one is missing."""
+    encoder = SentenceEncoder.load(
+        settings.encoder_dir,
+        max_tokens=settings.encoder_max_tokens,
+        intra_op_threads=settings.intra_op_threads,
+        spinning=settings.intra_op_spinning,
+    )
+    components = Components(
+        encoder=encoder,
+        language=LanguageDetector.load(),
+        heads=[SentimentHead(SentimentModel.load(settings.models_dir / "sentiment"))],
+        localities=localities.LocalityResolver.load(settings.localities_dir),
+        sectors=sectors.SectorScorer(
+            sectors.SectorTaxonomy.load(settings.sectors_taxonomy), encoder
+        ),
+    )
+    analyzer = Analyzer(components)
+    # The first run allocates onnxruntime's buffers; pay for it before reporting SERVING.
+    analyzer.analyze(WARM_UP)
+    return analyzer
+
+
+def model_entries(analyzer: Analyzer) -> Iterable[nlp_pb2.Model]:
+    for task, model in analyzer.models:
+        yield nlp_pb2.Model(task=task, name=model.name, version=model.version, sha256=model.sha256)

@@ -1,0 +1,120 @@
+"""MicroBatcher on its own: merging, the wait of a lone call, order, limits, failure isolation."""
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from langnghe.nlp.v1 import nlp_pb2
+from services.nlp.server import AnalysisFailed, MicroBatcher
+
+
+class EchoAnalysis:
+    """Answers each text with an Analysis carrying its id; records every batch it is given."""
+
+    def __init__(self, seconds_per_batch: float = 0.0) -> None:
+        self.batches: list[list[str]] = []
+        self.threads: set[str] = set()
+        self._seconds = seconds_per_batch
+
+    def __call__(self, inputs: list[nlp_pb2.TextInput]) -> list[nlp_pb2.Analysis]:
+        self.threads.add(threading.current_thread().name)
+        self.batches.append([t.id for t in inputs])
+        if any(t.text == "hỏng" for t in inputs):
+            raise ValueError("a text this analysis cannot take")
+        time.sleep(self._seconds)
+        return [nlp_pb2.Analysis(id=t.id, models_version=t.text) for t in inputs]
+
+
+def call(*ids: str, text: str = "Xin chào") -> list[nlp_pb2.TextInput]:
+    return [nlp_pb2.TextInput(id=i, text=text) for i in ids]
+
+
+async def started(run: EchoAnalysis, **limits) -> MicroBatcher:
+    batcher = MicroBatcher(run, **{"max_texts": 64, "max_wait_s": 0.002, **limits})
+    batcher.start()
+    return batcher
+
+
+async def test_concurrent_calls_are_merged_and_answered_in_order() -> None:
+    run = EchoAnalysis(seconds_per_batch=0.02)
+    batcher = await started(run)
+    try:
+        replies = await asyncio.gather(*(batcher.submit(call(f"{i}a", f"{i}b")) for i in range(20)))
+    finally:
+        await batcher.close()
+    for i, reply in enumerate(replies):
+        assert [a.id for a in reply] == [f"{i}a", f"{i}b"]
+    assert len(run.batches) < 20
+    assert max(len(b) for b in run.batches) > 2
+    # Off the event loop, on the batcher's one worker thread.
+    assert all(name.startswith("nlp-batch") for name in run.threads)
+
+
+async def test_a_lone_call_waits_at_most_max_wait() -> None:
+    run = EchoAnalysis()
+    batcher = await started(run, max_wait_s=0.003)
+    try:
+        await batcher.submit(call("warm"))
+        begin = time.perf_counter()
+        (reply,) = await batcher.submit(call("alone"))
+        elapsed = time.perf_counter() - begin
+    finally:
+        await batcher.close()
+    assert reply.id == "alone"
+    assert elapsed < 0.003 + 0.05  # the wait, plus a shared machine's scheduling
+
+
+async def test_batches_stay_within_max_texts_unless_one_call_is_bigger() -> None:
+    run = EchoAnalysis(seconds_per_batch=0.01)
+    batcher = await started(run, max_texts=8)
+    try:
+        big = batcher.submit(call(*(f"big{i}" for i in range(20))))
+        small = [batcher.submit(call(f"s{i}", f"t{i}", f"u{i}")) for i in range(10)]
+        replies = await asyncio.gather(big, *small)
+    finally:
+        await batcher.close()
+    assert len(replies[0]) == 20
+    for batch in run.batches:
+        assert len(batch) <= 8 or all(i.startswith("big") for i in batch)
+
+
+async def test_a_failing_call_does_not_fail_the_calls_merged_with_it() -> None:
+    run = EchoAnalysis(seconds_per_batch=0.01)
+    batcher = await started(run, max_wait_s=0.05)
+    try:
+        good1, bad, good2 = await asyncio.gather(
+            batcher.submit(call("a")),
+            batcher.submit(call("b", text="hỏng")),
+            batcher.submit(call("c")),
+            return_exceptions=True,
+        )
+    finally:
+        await batcher.close()
+    assert [a.id for a in good1] == ["a"]
+    assert [a.id for a in good2] == ["c"]
+    assert isinstance(bad, AnalysisFailed)
+    assert ["a", "b", "c"] in run.batches  # they were merged first
+
+
+async def test_an_empty_call_needs_no_batch() -> None:
+    run = EchoAnalysis()
+    batcher = await started(run)
+    try:
+        assert await batcher.submit([]) == []
+    finally:
+        await batcher.close()
+    assert run.batches == []
+
+
+async def test_a_caller_that_gives_up_does_not_break_the_batcher() -> None:
+    run = EchoAnalysis(seconds_per_batch=0.05)
+    batcher = await started(run)
+    try:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(batcher.submit(call("impatient")), 0.01)
+        (reply,) = await batcher.submit(call("patient"))
+    finally:
+        await batcher.close()
+    assert reply.id == "patient"

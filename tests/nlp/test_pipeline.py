@@ -1,0 +1,159 @@
+"""The Analyzer in-process: offsets back to the input, every field present, non-vi left empty."""
+
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from langnghe.nlp.v1 import nlp_pb2
+from services.nlp.pipeline import Analyzer, Document, clean_with_offsets, load_analyzer
+from services.nlp.settings import NlpSettings
+
+POSTS = [
+    ("Mưa lớn", "Đường Nguyễn Hữu Cảnh ngập sâu, xe chết máy la liệt, bực mình quá."),
+    ("", "Công viên bờ sông mới mở rất đẹp, sạch sẽ, cả nhà mình rất thích."),
+    ("", "ko dc j het, ket xe tu sang toi gio"),
+    ("Storm", "The road is flooded again after the storm, avoid the main street."),
+]
+
+
+@pytest.fixture(scope="module")
+def analyzer(served_encoder_dir: Path) -> Analyzer:
+    return load_analyzer(NlpSettings(encoder_dir=served_encoder_dir))
+
+
+def inputs(posts=POSTS) -> list[nlp_pb2.TextInput]:
+    return [
+        nlp_pb2.TextInput(id=str(i), title=title, text=text)
+        for i, (title, text) in enumerate(posts)
+    ]
+
+
+def test_clean_text_maps_every_character_back() -> None:
+    original = "\u200b  Nguye\u0302\u0303n  Hu\u031b\u0303u\u00adCa\u0309nh \n\n ngập  "
+    clean = clean_with_offsets(original)
+    # The soft hyphen goes (it is invisible), the decomposed marks compose, spaces fold.
+    assert clean.text == "Nguyễn HữuCảnh\nngập"
+    assert clean.text == unicodedata.normalize("NFC", clean.text)
+    assert len(clean.offsets) == len(clean.text) + 1
+    for i, ch in enumerate(clean.text):
+        source = original[clean.offsets[i]]
+        if not ch.isspace():
+            assert unicodedata.normalize("NFD", ch)[0] == unicodedata.normalize("NFD", source)[0]
+    assert clean.offsets[-1] == original.index("ngập") + len("ngập")
+
+
+def test_spans_of_the_joined_text_point_into_the_right_field() -> None:
+    title = "Ngập ở  Qua\u0323\u0302n 7"  # decomposed marks and a double space
+    text = "\u200bSáng nay  phường Tân Phong ngập  sâu."
+    doc = Document(title, text, clean_with_offsets(title), clean_with_offsets(text))
+    assert doc.joined == "Ngập ở Quận 7\nSáng nay phường Tân Phong ngập sâu."
+    start = doc.joined.index("Quận 7")
+    span = doc.span(start, start + len("Quận 7"))
+    assert span.field == nlp_pb2.TEXT_FIELD_TITLE
+    assert unicodedata.normalize("NFC", doc.original(span)) == "Quận 7"
+    start = doc.joined.index("phường Tân Phong")
+    span = doc.span(start, start + len("phường Tân Phong"))
+    assert span.field == nlp_pb2.TEXT_FIELD_TEXT
+    assert doc.original(span) == "phường Tân Phong"
+    assert text[span.start : span.end] == "phường Tân Phong"
+
+
+def test_every_field_of_this_build_is_filled(analyzer: Analyzer) -> None:
+    analyses = analyzer.analyze(inputs())
+    assert [a.id for a in analyses] == ["0", "1", "2", "3"]
+    for analysis in analyses:
+        assert len(analysis.embedding) == 384
+        assert np.linalg.norm(analysis.embedding) == pytest.approx(1.0, abs=1e-4)
+        assert analysis.models_version == analyzer.models_version
+    negative, positive, unmarked, _ = analyses
+    assert [a.language.code for a in analyses] == ["vi", "vi", "vi", "en"]
+    assert negative.sentiment.label == nlp_pb2.SENTIMENT_LABEL_NEGATIVE
+    assert positive.sentiment.label == nlp_pb2.SENTIMENT_LABEL_POSITIVE
+    assert unmarked.HasField("sentiment")
+    for a in (negative, positive, unmarked):
+        s = a.sentiment
+        assert s.negative + s.neutral + s.positive == pytest.approx(1.0, abs=1e-5)
+
+
+def test_non_vietnamese_leaves_the_vietnamese_fields_empty(analyzer: Analyzer) -> None:
+    (english,) = analyzer.analyze(inputs(POSTS[3:]))
+    assert english.language.code == "en"
+    for name in ("sentiment", "toxicity", "emotion", "topic"):
+        assert not english.HasField(name)
+    assert not english.entities
+    assert not english.localities
+    assert not english.keywords
+    assert len(english.embedding) == 384  # multilingual: present for every language
+
+
+def test_an_article_is_embedded_from_its_title_and_lead(analyzer: Analyzer) -> None:
+    lead = "Thành phố khởi công tuyến metro số 2 nối Bến Thành với Tham Lương."
+    rest = " Người dân góp ý về tiến độ giải phóng mặt bằng và phương án phân luồng." * 200
+    full, lead_only = analyzer.analyze(
+        inputs([("Khởi công metro số 2", lead + rest), ("Khởi công metro số 2", lead + rest[:600])])
+    )
+    # Past the token budget the rest of the article cannot change the embedding.
+    assert float(np.dot(full.embedding, lead_only.embedding)) > 0.999
+
+
+def test_stages_are_timed(analyzer: Analyzer) -> None:
+    stages: dict[str, float] = {}
+    analyzer.analyze(inputs(), observe=lambda stage, seconds: stages.__setitem__(stage, seconds))
+    assert {"normalize", "language", "encoder", "heads"} <= set(stages)
+    assert all(seconds >= 0 for seconds in stages.values())
+
+
+def test_model_list_names_every_loaded_model(analyzer: Analyzer) -> None:
+    tasks = [task for task, _ in analyzer.models]
+    assert tasks == ["embedding", "language", "sentiment", "localities", "sectors"]
+    for _, model in analyzer.models:
+        assert model.name
+        assert model.version
+        assert len(model.sha256) == 64
+    assert len(analyzer.models_version) == 16
+
+
+def test_empty_batch_and_empty_text(analyzer: Analyzer) -> None:
+    assert analyzer.analyze([]) == []
+    (empty,) = analyzer.analyze([nlp_pb2.TextInput(id="e", text="")])
+    assert empty.language.code == "other"
+    assert not empty.HasField("sentiment")
+    assert len(empty.embedding) == 384
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "   ",
+        "Kẹt xe",
+        "  Kẹt   xe\t\tở\n\n  Hàng Xanh  ",
+        "Dòng một\r\nDòng hai \u3000 hết",
+        "👍 quá đã 👍\n",
+        "a\u0301",  # not NFC: the careful path alone
+    ],
+)
+def test_both_cleaning_paths_agree(text: str) -> None:
+    from services.nlp.pipeline import _clean_character_by_character
+
+    assert clean_with_offsets(text) == _clean_character_by_character(text)
+
+
+def test_localities_and_sectors_come_out_of_the_analysis(analyzer: Analyzer) -> None:
+    title = "Ngập sâu ở Q.7 sau cơn mưa chiều"
+    text = "Triều cường dâng cao, nhiều tuyến đường ở phường Tân Phong ngập quá bánh xe."
+    (analysis,) = analyzer.analyze([nlp_pb2.TextInput(id="a", title=title, text=text)])
+    by_mention = {place.mention: place for place in analysis.localities}
+    district = by_mention["Q.7"]
+    assert (district.code, district.level) == ("778", nlp_pb2.LOCALITY_LEVEL_DISTRICT)
+    assert district.structure == nlp_pb2.ADMIN_STRUCTURE_BEFORE_2025
+    assert district.current_codes, "an old district maps to the wards that took it over"
+    assert district.span.field == nlp_pb2.TEXT_FIELD_TITLE
+    assert title[district.span.start : district.span.end] == "Q.7"
+    ward = by_mention["phường Tân Phong"]
+    assert text[ward.span.start : ward.span.end] == "phường Tân Phong"
+    assert ward.span.field == nlp_pb2.TEXT_FIELD_TEXT
+    assert analysis.sectors[0].label == "flooding"
+    assert list(analysis.sectors) == sorted(analysis.sectors, key=lambda s: -s.probability)
