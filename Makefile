@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: help install run test check lint proto proto-check schema clean
+.PHONY: help install run test check lint proto proto-check schema eval clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## Create .venv (Python 3.13) and install the project with its dev extras
 
 run: install ## Start embedded MongoDB, nlp, ingest and gateway; Ctrl-C stops all
+	$(BIN)/python -m services.nlp.build_encoder
 	$(BIN)/python -m services.devstack
 
 test: install lint proto-check ## Lint, check the generated stubs, run the whole test suite
@@ -49,6 +50,12 @@ proto-check: install ## Fail if the committed stubs differ from what proto/ gene
 	for f in $$(cd $$tmp && find langnghe -type f); do \
 	  cmp -s $$tmp/$$f $$f || { echo "stub $$f is stale: run make proto" >&2; exit 1; }; done && \
 	echo "generated stubs match proto/"
+
+DATA ?= ../shared/data/vi
+
+eval: install ## Score the served nlp models on the test splits in $(DATA); prints one JSON object
+	$(BIN)/python -m services.nlp.build_encoder
+	$(BIN)/python -m services.nlp.evaluate --data $(DATA) --json
 
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) .data .pytest_cache .ruff_cache

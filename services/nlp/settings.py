@@ -19,5 +19,8 @@ class NlpSettings(ServiceSettings):
     port: int = Field(default=50051, ge=0, le=65535)
     metrics_port: int = Field(default=9101, ge=0, le=65535)
     models_dir: Path = MODELS_DIR
+    # Built by python -m services.nlp.build_encoder (make run does it when missing).
+    encoder_dir: Path = Path(".cache/models/e5-small")
+    encoder_max_tokens: int = Field(default=256, ge=3, le=512)
     max_texts_per_call: int = Field(default=256, ge=1)
     max_text_chars: int = Field(default=100_000, ge=1)

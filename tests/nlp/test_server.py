@@ -57,15 +57,36 @@ async def test_analyze_returns_sentiment_in_order(nlp: nlp_pb2_grpc.NlpServiceSt
     for s in (negative, positive):
         assert s.negative + s.neutral + s.positive == pytest.approx(1.0, abs=1e-4)
         assert s.score == pytest.approx(max(s.negative, s.neutral, s.positive))
+    for analysis in response.analyses:
+        for field, labels in (
+            ("toxicity", {"clean", "offensive", "hate"}),
+            ("emotion", {"enjoyment", "sadness", "anger", "fear", "disgust", "surprise", "other"}),
+            (
+                "topic",
+                {"politics_society", "lifestyle", "science", "business", "law", "health"}
+                | {"world", "sports", "culture", "technology"},
+            ),
+        ):
+            classification = getattr(analysis, field)
+            assert {p.label for p in classification.probabilities} == labels
+            assert sum(p.probability for p in classification.probabilities) == pytest.approx(
+                1.0, abs=1e-4
+            )
+            # Most probable first, and the label is the first.
+            probabilities = [p.probability for p in classification.probabilities]
+            assert probabilities == sorted(probabilities, reverse=True)
+            assert classification.label == classification.probabilities[0].label
+            assert classification.score == pytest.approx(probabilities[0])
 
 
-async def test_model_info_names_the_shipped_model(nlp: nlp_pb2_grpc.NlpServiceStub) -> None:
+async def test_model_info_names_the_shipped_models(nlp: nlp_pb2_grpc.NlpServiceStub) -> None:
     response = await nlp.ModelInfo(nlp_pb2.ModelInfoRequest(), timeout=5)
-    (model,) = response.models
-    assert model.task == "sentiment"
-    assert model.name
-    assert model.version
-    assert len(model.sha256) == 64
+    tasks = [model.task for model in response.models]
+    assert tasks == ["embedding", "sentiment", "toxicity", "emotion", "topic"]
+    for model in response.models:
+        assert model.name
+        assert model.version
+        assert len(model.sha256) == 64
 
 
 async def test_oversized_batches_and_texts_are_refused(nlp: nlp_pb2_grpc.NlpServiceStub) -> None:
