@@ -53,7 +53,7 @@ proto-check: install ## Fail if the committed stubs differ from what proto/ gene
 
 DATA ?= ../shared/data/vi
 
-eval: install ## Score the served nlp models on the test splits in $(DATA); prints one JSON object
+eval: install ## Score the served nlp models on the test splits (DATA=../shared/data/vi); one JSON object
 	$(BIN)/python -m services.nlp.build_encoder
 	$(BIN)/python -m services.nlp.evaluate --data $(DATA) --json
 
