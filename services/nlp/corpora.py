@@ -96,7 +96,6 @@ SPECS = (
         max_tokens=128,
     ),
 )
-SPEC_BY_KEY = {spec.key: spec for spec in SPECS}
 
 
 def read_split(data_root: Path, spec: CorpusSpec, split: str) -> Corpus:

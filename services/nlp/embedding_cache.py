@@ -8,7 +8,6 @@ import numpy as np
 
 from services.nlp.encoder import DIM, SentenceEncoder
 
-DEFAULT_CACHE_ROOT = Path(".work/embeddings")
 # Texts are embedded and saved in chunks of this many, so an interrupted run keeps its work.
 _CHUNK = 512
 

@@ -27,7 +27,7 @@ from services.nlp.classifiers import (
     TaskHeads,
 )
 from services.nlp.corpora import SPECS, Corpus, CorpusSpec, read_splits
-from services.nlp.embedding_cache import DEFAULT_CACHE_ROOT, EmbeddingCache
+from services.nlp.embedding_cache import EmbeddingCache
 from services.nlp.encoder import SentenceEncoder
 from services.nlp.features import HashedNgramFeaturizer
 from services.nlp.normalize import normalize
@@ -35,6 +35,8 @@ from services.nlp.normalize import normalize
 HEADS_MODEL_NAME = "langnghe-heads-vi-e5-ngram-linear"
 HEADS_MODEL_VERSION = "2.0.0"
 DEFAULT_ENCODER_DIR = Path(".cache/models/e5-small")
+# Embeddings and n-gram rows of the corpora, kept between runs (gitignored).
+DEFAULT_CACHE_DIR = Path(".work")
 RAW_BUCKETS = 2**20
 # The corpora whose training and dev rows are embedded. Rows of the others, and the copies
 # without marks, enter training with the mean embedding (zero after standardisation): their
@@ -547,7 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     heads.add_argument("--n-buckets", type=int, default=2**18)
     heads.add_argument("--encoder-dir", type=Path, default=DEFAULT_ENCODER_DIR)
     heads.add_argument(
-        "--cache-dir", type=Path, default=DEFAULT_CACHE_ROOT.parent, help="embedding/n-gram cache"
+        "--cache-dir", type=Path, default=DEFAULT_CACHE_DIR, help="embedding/n-gram cache"
     )
     heads.add_argument("--tasks", nargs="+", choices=list(TASK_LABELS), help="experiments only")
     heads.add_argument("--dry-run", action="store_true", help="report dev scores, write nothing")
