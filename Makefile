@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: help install models run test check lint proto proto-check schema clean
+.PHONY: help install models run test check lint proto proto-check schema eval clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +52,12 @@ proto-check: install ## Fail if the committed stubs differ from what proto/ gene
 	for f in $$(cd $$tmp && find langnghe -type f); do \
 	  cmp -s $$tmp/$$f $$f || { echo "stub $$f is stale: run make proto" >&2; exit 1; }; done && \
 	echo "generated stubs match proto/"
+
+DATA ?= ../shared/data/vi
+
+eval: install models ## Score the served nlp models on the test splits (DATA=../shared/data/vi); one JSON object
+	$(BIN)/python -m services.nlp.build_encoder
+	$(BIN)/python -m services.nlp.evaluate --data $(DATA) --json
 
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) .data .pytest_cache .ruff_cache

@@ -12,9 +12,9 @@ import numpy as np
 
 from langnghe.nlp.v1 import nlp_pb2
 from services.nlp import localities, sectors
+from services.nlp.classifiers import TaskHeads
 from services.nlp.encoder import SentenceEncoder
 from services.nlp.language import LanguageDetector, LanguageGuess
-from services.nlp.sentiment import SentimentModel
 from services.nlp.settings import NlpSettings
 
 # ----------------------------------------------------------------------------- component protocols
@@ -236,20 +236,6 @@ class Document:
 
 
 # ----------------------------------------------------------------------------- the analyzer
-
-
-class SentimentHead:
-    """The committed hashed n-gram sentiment model as a classification head (it ignores the
-    embeddings); a TaskHeads model that also predicts sentiment replaces it."""
-
-    tasks = ("sentiment",)
-
-    def __init__(self, model: SentimentModel) -> None:
-        self._model = model
-        self.name, self.version, self.sha256 = model.name, model.version, model.sha256
-
-    def predict(self, texts: Sequence[str], embeddings: np.ndarray) -> dict[str, list]:
-        return {"sentiment": self._model.predict(list(texts))}
 
 
 @dataclass
@@ -494,7 +480,7 @@ def load_analyzer(settings: NlpSettings) -> Analyzer:
     components = Components(
         encoder=encoder,
         language=LanguageDetector.load(),
-        heads=[SentimentHead(SentimentModel.load(settings.models_dir / "sentiment"))],
+        heads=[TaskHeads.load(settings.models_dir / "heads")],
         localities=localities.LocalityResolver.load(settings.localities_dir),
         sectors=sectors.SectorScorer(
             sectors.SectorTaxonomy.load(settings.sectors_taxonomy), encoder

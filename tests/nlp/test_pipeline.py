@@ -107,7 +107,13 @@ def test_stages_are_timed(analyzer: Analyzer) -> None:
 
 def test_model_list_names_every_loaded_model(analyzer: Analyzer) -> None:
     tasks = [task for task, _ in analyzer.models]
-    assert tasks == ["embedding", "language", "sentiment", "localities", "sectors"]
+    assert tasks == [
+        "embedding",
+        "language",
+        "sentiment+toxicity+emotion+topic",
+        "localities",
+        "sectors",
+    ]
     for _, model in analyzer.models:
         assert model.name
         assert model.version

@@ -127,7 +127,7 @@ async def test_model_info_names_every_loaded_model(nlp: nlp_pb2_grpc.NlpServiceS
     assert [m.task for m in response.models] == [
         "embedding",
         "language",
-        "sentiment",
+        "sentiment+toxicity+emotion+topic",
         "localities",
         "sectors",
     ]
@@ -171,12 +171,13 @@ async def test_concurrent_calls_share_model_batches(
     together = [r.analyses[0] for r in replies]
     assert [a.id for a in together] == [str(i) for i in range(len(texts))]
     for merged, single in zip(together, alone, strict=True):
-        # Language and sentiment do not depend on batch mates at all.
         assert merged.language == single.language
-        assert merged.sentiment == single.sentiment
         # The int8 encoder quantises a batch's activations with one scale, so an embedding moves
-        # a little with its batch mates (measured cosine 0.996-0.998), never to another text.
+        # a little with its batch mates (measured cosine 0.996-0.998), never to another text;
+        # the heads that read it move with it (seen: 0.83 alone, 0.92 in a batch).
         assert float(np.dot(merged.embedding, single.embedding)) > 0.99
+        assert merged.sentiment.label == single.sentiment.label
+        assert merged.sentiment.score == pytest.approx(single.sentiment.score, abs=0.15)
 
 
 async def test_a_lone_call_does_not_wait_for_company(
@@ -309,6 +310,12 @@ def test_serves_with_no_network(served_encoder_dir: Path) -> None:
         "language": "vi",
         "sentiment": nlp_pb2.SENTIMENT_LABEL_NEGATIVE,
         "embedding": 384,
-        "models": ["embedding", "language", "sentiment", "localities", "sectors"],
+        "models": [
+            "embedding",
+            "language",
+            "sentiment+toxicity+emotion+topic",
+            "localities",
+            "sectors",
+        ],
     }
     assert "refused a connection" not in result.stderr
