@@ -34,7 +34,7 @@ from services.ingest.parse.feeds import InvalidFeed, parse_feed
 from services.ingest.parse.sitemaps import InvalidSitemap, parse_sitemap
 from services.ingest.parse.urls import InvalidUrl, canonicalize_url
 from services.ingest.sources import FetchOutcome, SourceRegistry
-from services.ingest.store import DocumentStore, Origin, QueuedDocument
+from services.ingest.store import DocumentStore, NewDocument, Origin, QueuedDocument
 from services.ingest.stories import StoryIndex
 
 log = structlog.get_logger(__name__)
@@ -86,6 +86,17 @@ class RoundStats:
     duplicates: int = 0
     skipped: int = 0
     queued: list[QueuedDocument] = field(default_factory=list)
+    # The lists' validators, to keep when the round stored everything they offered.
+    validators: dict[str, dict[str, str | None]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedItem:
+    """An item fetched, extracted and placed in a story, waiting for its round's one write."""
+
+    document: NewDocument
+    kind: str
+    published_at: datetime | None
 
 
 class CollectorMetrics:
@@ -196,7 +207,7 @@ class Collector:
         try:
             async with asyncio.timeout(self._config.lease_s * 0.8):
                 stats = await self.collect(source)
-            outcome = FetchOutcome(new_items=stats.created)
+            outcome = FetchOutcome(new_items=stats.created, validators=stats.validators)
             label = "ok"
         except RetryLater as error:
             outcome = FetchOutcome(error=str(error), retry_at=error.retry_at)
@@ -223,46 +234,70 @@ class Collector:
         return outcome
 
     async def collect(self, source: dict[str, Any]) -> RoundStats:
-        """Fetch a source's lists, then store and analyse what is new."""
+        """Fetch a source's lists and the new items' pages, store them in one write, analyse."""
         candidates: dict[str, Candidate] = {}
+        validators: dict[str, dict[str, str | None]] = {}
         for url in source["urls"]:
-            for candidate in await self._list(source, url):
+            listed, validators[_url_id(url)] = await self._list(source, url)
+            for candidate in listed:
                 key = candidate.url or candidate.guid
                 if key and key not in candidates:
                     candidates[key] = candidate
         fresh = await self._unseen(list(candidates.values()))
         stats = RoundStats()
-        for candidate in fresh[: self._config.max_new_items]:
-            await self._store_item(source, candidate, stats)
+        prepared: list[PreparedItem] = []
+        retry_later: RetryLater | None = None
+        try:
+            for candidate in fresh[: self._config.max_new_items]:
+                try:
+                    item = await self._prepare_item(source, candidate, stats)
+                except RetryLater as error:
+                    # The host asked for a pause: store what this round has, then stop.
+                    retry_later = error
+                    break
+                if item is not None:
+                    prepared.append(item)
+            await self._store_prepared(prepared, stats)
+        except BaseException:
+            for item in prepared:
+                self._stories.discard(item.document.extra["_id"])
+            raise
         if stats.queued:
             started = time.perf_counter()
             await self._analyzer.analyze(stats.queued)
             self._stage("analyse", started)
+        if retry_later is not None:
+            raise retry_later
+        if len(fresh) <= self._config.max_new_items:
+            stats.validators = validators
         return stats
 
-    async def _list(self, source: dict[str, Any], url: str) -> list[Candidate]:
-        """The items one feed, sitemap or listing page offers now (none when unchanged)."""
+    async def _list(
+        self, source: dict[str, Any], url: str
+    ) -> tuple[list[Candidate], dict[str, str | None]]:
+        """The items one feed, sitemap or listing page offers now (none when unchanged), and
+        the validators to send next time."""
         validators = source.get("validators", {}).get(_url_id(url), {})
         started = time.perf_counter()
         result = await self._fetcher.fetch(
             url, etag=validators.get("etag"), last_modified=validators.get("last_modified")
         )
         self._stage("fetch", started)
-        await self._registry.remember_validators(
-            source["_id"], _url_id(url), etag=result.etag, last_modified=result.last_modified
-        )
+        fresh_validators = {"etag": result.etag, "last_modified": result.last_modified}
         if result.not_modified or not result.body:
-            return []
+            return [], fresh_validators
         started = time.perf_counter()
         try:
             channel = source["channel"]
             if channel in FEED_CHANNELS:
-                return _feed_candidates(result.body, result.content_type, result.final_url)
-            if channel in SITEMAP_CHANNELS:
-                return await self._sitemap_candidates(result.body)
-            return _listing_candidates(result.body, result.content_type, result.final_url)
+                listed = _feed_candidates(result.body, result.content_type, result.final_url)
+            elif channel in SITEMAP_CHANNELS:
+                listed = await self._sitemap_candidates(result.body)
+            else:
+                listed = _listing_candidates(result.body, result.content_type, result.final_url)
         finally:
             self._stage("parse", started)
+        return listed, fresh_validators
 
     async def _sitemap_candidates(self, body: bytes) -> list[Candidate]:
         now = datetime.now(UTC)
@@ -313,14 +348,15 @@ class Collector:
         }
         return [c for c in candidates if not c.url or c.url not in stored | skipped]
 
-    async def _store_item(
+    async def _prepare_item(
         self, source: dict[str, Any], candidate: Candidate, stats: RoundStats
-    ) -> None:
+    ) -> PreparedItem | None:
+        """Fetch and extract one item and place it in a story; None when it is not kept."""
         article: ExtractedArticle | None = None
         if candidate.url and source["channel"] not in SELF_CONTAINED_CHANNELS:
             article = await self._fetch_article(candidate.url, stats)
             if article is None:
-                return
+                return None
         title = (article.title if article else "") or candidate.title
         text = article.text if article and not article.too_short else ""
         partial = False
@@ -330,7 +366,7 @@ class Collector:
             partial = article is not None
         if len(text) < (self._config.min_chars if article else 1):
             await self._skip(candidate.url, "too_short", stats)
-            return
+            return None
         now = datetime.now(UTC)
         published = (article.published if article else None) or candidate.published
         try:
@@ -343,7 +379,7 @@ class Collector:
             )
         except InvalidInputError as error:
             await self._skip(candidate.url, error.violations[0].code.lower(), stats)
-            return
+            return None
         url_key = (article.canonical_url if article else candidate.url) or None
         origin = Origin(
             source_id=source["_id"],
@@ -372,33 +408,46 @@ class Collector:
             },
         }
         # Indexed before it is stored (no await in between), so that a copy of the same wire
-        # story collected meanwhile by another task joins this story rather than founding one.
+        # story collected meanwhile by another task joins this story rather than founding one;
+        # discarded again if it is not stored after all.
         document_id = ObjectId()
         story_id = self._stories.story_of(signature) or document_id
         self._stories.add(document_id, signature, story_id)
         self._stage("dedup", started)
+        return PreparedItem(
+            NewDocument(draft, origin, {**extra, "_id": document_id, "story_id": story_id}),
+            kind=source["kind"],
+            published_at=draft.published_at,
+        )
+
+    async def _store_prepared(self, prepared: list[PreparedItem], stats: RoundStats) -> None:
+        """Store a round's items in one write; queue the new ones for analysis."""
+        if not prepared:
+            return
+        now = datetime.now(UTC)
         started = time.perf_counter()
         try:
-            stored = await self._store.add(
-                draft,
+            results = await self._store.add_many(
+                [item.document for item in prepared],
                 now=now,
                 claim_until=now + timedelta(seconds=self._config.lease_s),
-                origin=origin,
-                extra={**extra, "_id": document_id, "story_id": story_id},
             )
         finally:
             self._stage("store", started)
-        if not stored.created:
-            self._stories.discard(document_id)
-            stats.duplicates += 1
-            return
-        stats.created += 1
-        stats.queued.append(QueuedDocument(stored.id, draft.text, draft.title, attempts=1))
-        self._metrics.documents_stored.labels(source["kind"]).inc()
-        if draft.published_at is not None:
-            self._metrics.published_to_stored.labels(source["kind"]).observe(
-                max((now - draft.published_at).total_seconds(), 0.0)
-            )
+        for item, stored in zip(prepared, results, strict=True):
+            document_id = item.document.extra["_id"]
+            if not stored.created:
+                self._stories.discard(document_id)
+                stats.duplicates += 1
+                continue
+            draft = item.document.draft
+            stats.created += 1
+            stats.queued.append(QueuedDocument(stored.id, draft.text, draft.title, attempts=1))
+            self._metrics.documents_stored.labels(item.kind).inc()
+            if item.published_at is not None:
+                self._metrics.published_to_stored.labels(item.kind).observe(
+                    max((now - item.published_at).total_seconds(), 0.0)
+                )
 
     async def _fetch_article(self, url: str, stats: RoundStats) -> ExtractedArticle | None:
         started = time.perf_counter()
