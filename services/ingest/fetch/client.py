@@ -31,6 +31,7 @@ from services.ingest.fetch.errors import (
 from services.ingest.fetch.metrics import FetchObserver
 from services.ingest.fetch.policy import FetchPolicy
 from services.ingest.fetch.politeness import HostLimiter
+from services.ingest.fetch.request_log import RequestLog
 from services.ingest.fetch.robots import (
     ROBOTS_MAX_BYTES,
     ROBOTS_MAX_REDIRECTS,
@@ -107,6 +108,7 @@ class Fetcher:
         resolver: Resolver | None = None,
         observer: FetchObserver | None = None,
         verify: ssl.SSLContext | bool = True,
+        request_log: RequestLog | None = None,
     ) -> None:
         self._policy = policy
         self._observer = observer
@@ -130,6 +132,8 @@ class Fetcher:
                 http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
             ),
             trust_env=False,
+            # Every request, robots.txt, redirect hops and retries included, as it is sent.
+            event_hooks={"request": [request_log.request_sent]} if request_log else None,
         )
         self._limiter = HostLimiter(
             min_delay_s=policy.per_host_delay_s, max_concurrency=policy.per_host_concurrency
