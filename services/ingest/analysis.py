@@ -59,6 +59,12 @@ class AnalysisMetrics:
             buckets=(*LATENCY_BUCKETS, 60, 300, 900, 3600),
             registry=registry,
         )
+        self.seconds = Counter(
+            "langnghe_ingest_analysis_seconds_total",
+            "Time analysis spends waiting on nlp and on storing its results.",
+            ["part"],
+            registry=registry,
+        )
         self.documents = Gauge(
             "langnghe_ingest_documents",
             "Stored documents by analysis state, as last counted.",
@@ -93,6 +99,7 @@ class Analyzer:
         request = nlp_pb2.AnalyzeRequest(
             texts=[nlp_pb2.TextInput(id=str(d.id), text=d.text, title=d.title) for d in documents]
         )
+        started = time.perf_counter()
         try:
             response = await self._nlp.Analyze(request, timeout=timeout)
         except grpc.aio.AioRpcError as error:
@@ -121,12 +128,15 @@ class Analyzer:
             self.wake.set()
             return False
         self._metrics.batches.labels("ok").inc()
+        self._metrics.seconds.labels("nlp").inc(time.perf_counter() - started)
         now = datetime.now(UTC)
         by_id = {a.id: a for a in response.analyses}
+        started = time.perf_counter()
         await self._store.save_analyses(
             [AnalysisResult(d.id, analysis_fields(by_id[str(d.id)])) for d in documents],
             now=now,
         )
+        self._metrics.seconds.labels("store").inc(time.perf_counter() - started)
         for d in documents:
             self._metrics.stored_to_analyzed.observe((now - d.id.generation_time).total_seconds())
         return True

@@ -54,6 +54,10 @@ class CollectorConfig:
     poll_s: float = 1.0
     # New articles fetched from one source in one round; the rest wait for the next round.
     max_new_items: int = 50
+    # A round's new documents are stored (and analysed) together, up to this many at a time,
+    # and none waits longer than store_within_s for the others.
+    store_batch: int = 16
+    store_within_s: float = 2.0
     # Sitemap entries older than this are history, not news.
     sitemap_max_age: timedelta = timedelta(days=2)
     # Child sitemaps of an index read in one round, newest first.
@@ -161,7 +165,8 @@ class Collector:
         self._metrics = metrics
         self._config = config
         self._counted_at = 0.0
-        self._stories = StoryIndex(self._documents)
+        # Documents reach the store up to a round (bounded by the lease) after their id is made.
+        self._stories = StoryIndex(self._documents, settle=timedelta(seconds=config.lease_s))
         self._stories_refreshed = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -228,13 +233,15 @@ class Collector:
             outcome = FetchOutcome(error=f"internal error: {type(error).__name__}: {error}")
             label = "internal_error"
         self._metrics.source_fetches.labels(kind, channel, label).inc()
+        started = time.perf_counter()
         await self._registry.record_fetch(
             source, outcome, owner=self._config.owner, now=datetime.now(UTC)
         )
+        self._stage("record", started)
         return outcome
 
     async def collect(self, source: dict[str, Any]) -> RoundStats:
-        """Fetch a source's lists and the new items' pages, store them in one write, analyse."""
+        """Fetch a source's lists and the new items' pages; store and analyse them in batches."""
         candidates: dict[str, Candidate] = {}
         validators: dict[str, dict[str, str | None]] = {}
         for url in source["urls"]:
@@ -243,31 +250,35 @@ class Collector:
                 key = candidate.url or candidate.guid
                 if key and key not in candidates:
                     candidates[key] = candidate
+        started = time.perf_counter()
         fresh = await self._unseen(list(candidates.values()))
+        self._stage("lookup", started)
         stats = RoundStats()
         prepared: list[PreparedItem] = []
-        retry_later: RetryLater | None = None
-        try:
-            for candidate in fresh[: self._config.max_new_items]:
-                try:
-                    item = await self._prepare_item(source, candidate, stats)
-                except RetryLater as error:
-                    # The host asked for a pause: store what this round has, then stop.
-                    retry_later = error
-                    break
-                if item is not None:
-                    prepared.append(item)
-            await self._store_prepared(prepared, stats)
-        except BaseException:
-            for item in prepared:
-                self._stories.discard(item.document.extra["_id"])
-            raise
-        if stats.queued:
-            started = time.perf_counter()
-            await self._analyzer.analyze(stats.queued)
-            self._stage("analyse", started)
-        if retry_later is not None:
-            raise retry_later
+        oldest = 0.0
+        # Should the round fail from here on, its prepared items stay in the story index: an
+        # interrupted insert may have landed, and one that did not leaves a story id that the
+        # next fetch of the same page (or a copy of it) simply joins.
+        for candidate in fresh[: self._config.max_new_items]:
+            try:
+                item = await self._prepare_item(source, candidate, stats)
+            except RetryLater:
+                # The host asked for a pause: store what this round has, then stop.
+                await self._store_and_analyse(prepared, stats)
+                raise
+            if item is not None:
+                if not prepared:
+                    oldest = time.monotonic()
+                prepared.append(item)
+            # Written in batches, but never held long: a round cut short by its lease keeps
+            # what it stored, and the next round goes on from there.
+            if prepared and (
+                len(prepared) >= self._config.store_batch
+                or time.monotonic() - oldest >= self._config.store_within_s
+            ):
+                await self._store_and_analyse(prepared, stats)
+                prepared = []
+        await self._store_and_analyse(prepared, stats)
         if len(fresh) <= self._config.max_new_items:
             stats.validators = validators
         return stats
@@ -409,7 +420,7 @@ class Collector:
         }
         # Indexed before it is stored (no await in between), so that a copy of the same wire
         # story collected meanwhile by another task joins this story rather than founding one;
-        # discarded again if it is not stored after all.
+        # discarded again if it turns out to be a duplicate.
         document_id = ObjectId()
         story_id = self._stories.story_of(signature) or document_id
         self._stories.add(document_id, signature, story_id)
@@ -420,10 +431,19 @@ class Collector:
             published_at=draft.published_at,
         )
 
-    async def _store_prepared(self, prepared: list[PreparedItem], stats: RoundStats) -> None:
-        """Store a round's items in one write; queue the new ones for analysis."""
+    async def _store_and_analyse(self, prepared: list[PreparedItem], stats: RoundStats) -> None:
+        """Store prepared items in one write, then analyse the new ones in one nlp call."""
         if not prepared:
             return
+        queued = len(stats.queued)
+        await self._store_prepared(prepared, stats)
+        if len(stats.queued) > queued:
+            started = time.perf_counter()
+            await self._analyzer.analyze(stats.queued[queued:])
+            self._stage("analyse", started)
+
+    async def _store_prepared(self, prepared: list[PreparedItem], stats: RoundStats) -> None:
+        """Store items in one write; queue the new ones for analysis."""
         now = datetime.now(UTC)
         started = time.perf_counter()
         try:
