@@ -13,7 +13,7 @@ from services.common.mongo import DOCUMENTS
 from services.common.text import search_terms
 
 # Everything the API shows; the search index and hashes stay in the database.
-_PROJECTION = {"search_terms": 0, "minhash": 0, "minhash_bands": 0}
+_PROJECTION = {"search_terms": 0, "minhash": 0}
 
 
 @dataclass(frozen=True, slots=True)

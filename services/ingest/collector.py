@@ -26,7 +26,7 @@ from services.common.documents import validate_submission
 from services.common.mongo import DOCUMENTS, SKIPPED_URLS
 from services.common.validation import InvalidInputError
 from services.ingest.analysis import Analyzer
-from services.ingest.dedup import minhash, minhash_bands
+from services.ingest.dedup import minhash
 from services.ingest.fetch import Fetcher, FetchError, RetryLater
 from services.ingest.parse.encoding import UndecodableContent, decode_markup
 from services.ingest.parse.extract import ExtractedArticle, extract_article
@@ -403,10 +403,8 @@ class Collector:
         )
         started = time.perf_counter()
         signature = await asyncio.to_thread(minhash, f"{draft.title}\n{draft.text}")
-        bands = minhash_bands(signature)
         extra = {
             "minhash": signature,
-            "minhash_bands": bands,
             "language": (article.language if article else None) or source["language"],
             "images": list((article.images if article else ()) or candidate.images)[:10],
             "districts": source["districts"],

@@ -63,6 +63,17 @@ class HostLimiter:
             state.last_start = max(state.last_start, now)
             yield
 
+    def note_sent(self, host: str) -> None:
+        """The request given a slot has now gone out: the next one is spaced from this moment.
+
+        Between taking a slot and sending, a loaded process can lose a few milliseconds;
+        counting from the send keeps those out of the gap the host sees.
+        """
+        state = self._hosts.get(host)
+        if state is not None:
+            state.started = max(state.started, self._clock())
+            state.last_start = max(state.last_start, state.started)
+
     def pause(self, host: str, seconds: float) -> None:
         """Start nothing on this host for ``seconds`` (it answered 429/503 with Retry-After)."""
         state = self._state(host)
