@@ -166,9 +166,16 @@ async def graphql_sightings(
     query = "{ documents(first: 100) { edges { node { url analysisState } } } }"
     async with httpx.AsyncClient(timeout=60, headers=headers) as http:
         while not stop.is_set():
-            response = await http.post(url, json={"query": query})
+            try:
+                response = await http.post(url, json={"query": query})
+                data = response.json().get("data")
+                if data is None:
+                    print(f"GraphQL poll failed: {response.text[:200]}", flush=True)
+            except (httpx.HTTPError, ValueError) as error:
+                data = None
+                print(f"GraphQL poll failed: {error!r}", flush=True)
             now = time.time()
-            for edge in response.json()["data"]["documents"]["edges"]:
+            for edge in (data or {}).get("documents", {}).get("edges", []):
                 if edge["node"]["analysisState"] == "ANALYZED":
                     seen.setdefault(edge["node"]["url"], now)
             with contextlib.suppress(TimeoutError):
