@@ -324,7 +324,12 @@ async def main() -> None:
         total = sum(seconds.values()) or 1.0
         shares = {stage: round(s / total, 3) for stage, s in sorted(seconds.items())}
         store_share = sum(seconds.get(stage, 0.0) for stage in STORE_STAGES) / total
-        p50, p95 = percentile(delays, 0.5), percentile(delays, 0.95)
+        # A story not returned by the end has no delay to give: a percentile falling on one is
+        # reported as null (JSON has no infinity), and the count of such stories is printed.
+        p50, p95 = (
+            None if p is None or math.isinf(p) else p
+            for p in (percentile(delays, 0.5), percentile(delays, 0.95))
+        )
         result = {
             "docs_per_s": None if docs_per_s is None else round(docs_per_s, 1),
             "p50_delay_s": None if p50 is None else round(p50, 1),
