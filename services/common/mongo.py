@@ -46,8 +46,6 @@ DOCUMENT_INDEXES = [
         [("analysis_state", ASCENDING), ("analysis_due_at", ASCENDING)], name="analysis_queue"
     ),
     IndexModel([("search_terms", ASCENDING)], name="search_terms"),
-    # Near-duplicate lookup: documents sharing a MinHash band are candidates of one story.
-    IndexModel([("minhash_bands", ASCENDING)], name="minhash_bands"),
     IndexModel([("story_id", ASCENDING), ("_id", DESCENDING)], name="story"),
     IndexModel([("source_id", ASCENDING), ("_id", DESCENDING)], name="source_recent"),
     IndexModel([("sentiment.label", ASCENDING), ("_id", DESCENDING)], name="sentiment_recent"),

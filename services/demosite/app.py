@@ -39,9 +39,16 @@ class DemoWeb:
     requests: list[tuple[float, str, str]] = field(default_factory=list)
     feed_length: int = FEED_LENGTH
     wire_group_size: int = 8
+    # Outlets (by name) that publish at their own pace: (period_s, offset_s from the epoch).
+    rhythms: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._index = {name: i for i, name in enumerate(self.outlets.values())}
+
+    def rhythm(self, name: str) -> tuple[float, datetime]:
+        """The outlet's period and the time its story 0 is published."""
+        period_s, offset_s = self.rhythms.get(name, (self.period_s, 0.0))
+        return period_s, self.epoch + timedelta(seconds=offset_s)
 
     @classmethod
     def default(cls, period_s: float = 120.0) -> "DemoWeb":
@@ -49,19 +56,22 @@ class DemoWeb:
 
     def stories(self, site: str, now: datetime) -> list[Story]:
         name = self.outlet(site)
-        numbers = published_numbers(
-            now=now, epoch=self.epoch, period_s=self.period_s, last=self.feed_length
-        )
-        return [self.story(name, n) for n in reversed(numbers)]
+        period_s, epoch = self.rhythm(name)
+        numbers = published_numbers(now=now, epoch=epoch, period_s=period_s, last=self.feed_length)
+        # A story's time carries its outlet's offset of up to a second; until then its page is
+        # a 404, so the feed must not list it yet (a crawler would record the link as broken).
+        stories = (self.story(name, n) for n in reversed(numbers))
+        return [s for s in stories if s.published_at <= now]
 
     def story(self, name: str, number: int) -> Story:
+        period_s, epoch = self.rhythm(name)
         return story(
             name,
             number,
             outlet_index=self._index[name],
             outlets=len(self.outlets),
-            epoch=self.epoch,
-            period_s=self.period_s,
+            epoch=epoch,
+            period_s=period_s,
             wire_group_size=self.wire_group_size,
         )
 

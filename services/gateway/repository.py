@@ -18,7 +18,6 @@ from services.common.text import search_terms
 _PROJECTION = {
     "search_terms": 0,
     "minhash": 0,
-    "minhash_bands": 0,
     "embedding": 0,
     "sector_ids": 0,
     "entity_keys": 0,

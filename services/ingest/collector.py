@@ -26,7 +26,7 @@ from services.common.documents import validate_submission
 from services.common.mongo import DOCUMENTS, SKIPPED_URLS
 from services.common.validation import InvalidInputError
 from services.ingest.analysis import Analyzer
-from services.ingest.dedup import minhash, minhash_bands
+from services.ingest.dedup import minhash
 from services.ingest.fetch import Fetcher, FetchError, RetryLater
 from services.ingest.parse.encoding import UndecodableContent, decode_markup
 from services.ingest.parse.extract import ExtractedArticle, extract_article
@@ -34,7 +34,7 @@ from services.ingest.parse.feeds import InvalidFeed, parse_feed
 from services.ingest.parse.sitemaps import InvalidSitemap, parse_sitemap
 from services.ingest.parse.urls import InvalidUrl, canonicalize_url
 from services.ingest.sources import FetchOutcome, SourceRegistry
-from services.ingest.store import DocumentStore, Origin, QueuedDocument
+from services.ingest.store import DocumentStore, NewDocument, Origin, QueuedDocument
 from services.ingest.stories import StoryIndex
 
 log = structlog.get_logger(__name__)
@@ -54,6 +54,10 @@ class CollectorConfig:
     poll_s: float = 1.0
     # New articles fetched from one source in one round; the rest wait for the next round.
     max_new_items: int = 50
+    # A round's new documents are stored (and analysed) together, up to this many at a time,
+    # and none waits longer than store_within_s for the others.
+    store_batch: int = 16
+    store_within_s: float = 2.0
     # Sitemap entries older than this are history, not news.
     sitemap_max_age: timedelta = timedelta(days=2)
     # Child sitemaps of an index read in one round, newest first.
@@ -86,6 +90,17 @@ class RoundStats:
     duplicates: int = 0
     skipped: int = 0
     queued: list[QueuedDocument] = field(default_factory=list)
+    # The lists' validators, to keep when the round stored everything they offered.
+    validators: dict[str, dict[str, str | None]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedItem:
+    """An item fetched, extracted and placed in a story, waiting for its round's one write."""
+
+    document: NewDocument
+    kind: str
+    published_at: datetime | None
 
 
 class CollectorMetrics:
@@ -150,7 +165,8 @@ class Collector:
         self._metrics = metrics
         self._config = config
         self._counted_at = 0.0
-        self._stories = StoryIndex(self._documents)
+        # Documents reach the store up to a round (bounded by the lease) after their id is made.
+        self._stories = StoryIndex(self._documents, settle=timedelta(seconds=config.lease_s))
         self._stories_refreshed = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -196,7 +212,7 @@ class Collector:
         try:
             async with asyncio.timeout(self._config.lease_s * 0.8):
                 stats = await self.collect(source)
-            outcome = FetchOutcome(new_items=stats.created)
+            outcome = FetchOutcome(new_items=stats.created, validators=stats.validators)
             label = "ok"
         except RetryLater as error:
             outcome = FetchOutcome(error=str(error), retry_at=error.retry_at)
@@ -217,52 +233,82 @@ class Collector:
             outcome = FetchOutcome(error=f"internal error: {type(error).__name__}: {error}")
             label = "internal_error"
         self._metrics.source_fetches.labels(kind, channel, label).inc()
+        started = time.perf_counter()
         await self._registry.record_fetch(
             source, outcome, owner=self._config.owner, now=datetime.now(UTC)
         )
+        self._stage("record", started)
         return outcome
 
     async def collect(self, source: dict[str, Any]) -> RoundStats:
-        """Fetch a source's lists, then store and analyse what is new."""
+        """Fetch a source's lists and the new items' pages; store and analyse them in batches."""
         candidates: dict[str, Candidate] = {}
+        validators: dict[str, dict[str, str | None]] = {}
         for url in source["urls"]:
-            for candidate in await self._list(source, url):
+            listed, validators[_url_id(url)] = await self._list(source, url)
+            for candidate in listed:
                 key = candidate.url or candidate.guid
                 if key and key not in candidates:
                     candidates[key] = candidate
+        started = time.perf_counter()
         fresh = await self._unseen(list(candidates.values()))
+        self._stage("lookup", started)
         stats = RoundStats()
+        prepared: list[PreparedItem] = []
+        oldest = 0.0
+        # Should the round fail from here on, its prepared items stay in the story index: an
+        # interrupted insert may have landed, and one that did not leaves a story id that the
+        # next fetch of the same page (or a copy of it) simply joins.
         for candidate in fresh[: self._config.max_new_items]:
-            await self._store_item(source, candidate, stats)
-        if stats.queued:
-            started = time.perf_counter()
-            await self._analyzer.analyze(stats.queued)
-            self._stage("analyse", started)
+            try:
+                item = await self._prepare_item(source, candidate, stats)
+            except RetryLater:
+                # The host asked for a pause: store what this round has, then stop.
+                await self._store_and_analyse(prepared, stats)
+                raise
+            if item is not None:
+                if not prepared:
+                    oldest = time.monotonic()
+                prepared.append(item)
+            # Written in batches, but never held long: a round cut short by its lease keeps
+            # what it stored, and the next round goes on from there.
+            if prepared and (
+                len(prepared) >= self._config.store_batch
+                or time.monotonic() - oldest >= self._config.store_within_s
+            ):
+                await self._store_and_analyse(prepared, stats)
+                prepared = []
+        await self._store_and_analyse(prepared, stats)
+        if len(fresh) <= self._config.max_new_items:
+            stats.validators = validators
         return stats
 
-    async def _list(self, source: dict[str, Any], url: str) -> list[Candidate]:
-        """The items one feed, sitemap or listing page offers now (none when unchanged)."""
+    async def _list(
+        self, source: dict[str, Any], url: str
+    ) -> tuple[list[Candidate], dict[str, str | None]]:
+        """The items one feed, sitemap or listing page offers now (none when unchanged), and
+        the validators to send next time."""
         validators = source.get("validators", {}).get(_url_id(url), {})
         started = time.perf_counter()
         result = await self._fetcher.fetch(
             url, etag=validators.get("etag"), last_modified=validators.get("last_modified")
         )
         self._stage("fetch", started)
-        await self._registry.remember_validators(
-            source["_id"], _url_id(url), etag=result.etag, last_modified=result.last_modified
-        )
+        fresh_validators = {"etag": result.etag, "last_modified": result.last_modified}
         if result.not_modified or not result.body:
-            return []
+            return [], fresh_validators
         started = time.perf_counter()
         try:
             channel = source["channel"]
             if channel in FEED_CHANNELS:
-                return _feed_candidates(result.body, result.content_type, result.final_url)
-            if channel in SITEMAP_CHANNELS:
-                return await self._sitemap_candidates(result.body)
-            return _listing_candidates(result.body, result.content_type, result.final_url)
+                listed = _feed_candidates(result.body, result.content_type, result.final_url)
+            elif channel in SITEMAP_CHANNELS:
+                listed = await self._sitemap_candidates(result.body)
+            else:
+                listed = _listing_candidates(result.body, result.content_type, result.final_url)
         finally:
             self._stage("parse", started)
+        return listed, fresh_validators
 
     async def _sitemap_candidates(self, body: bytes) -> list[Candidate]:
         now = datetime.now(UTC)
@@ -313,14 +359,15 @@ class Collector:
         }
         return [c for c in candidates if not c.url or c.url not in stored | skipped]
 
-    async def _store_item(
+    async def _prepare_item(
         self, source: dict[str, Any], candidate: Candidate, stats: RoundStats
-    ) -> None:
+    ) -> PreparedItem | None:
+        """Fetch and extract one item and place it in a story; None when it is not kept."""
         article: ExtractedArticle | None = None
         if candidate.url and source["channel"] not in SELF_CONTAINED_CHANNELS:
             article = await self._fetch_article(candidate.url, stats)
             if article is None:
-                return
+                return None
         title = (article.title if article else "") or candidate.title
         text = article.text if article and not article.too_short else ""
         partial = False
@@ -330,7 +377,7 @@ class Collector:
             partial = article is not None
         if len(text) < (self._config.min_chars if article else 1):
             await self._skip(candidate.url, "too_short", stats)
-            return
+            return None
         now = datetime.now(UTC)
         published = (article.published if article else None) or candidate.published
         try:
@@ -343,7 +390,7 @@ class Collector:
             )
         except InvalidInputError as error:
             await self._skip(candidate.url, error.violations[0].code.lower(), stats)
-            return
+            return None
         url_key = (article.canonical_url if article else candidate.url) or None
         origin = Origin(
             source_id=source["_id"],
@@ -356,10 +403,8 @@ class Collector:
         )
         started = time.perf_counter()
         signature = await asyncio.to_thread(minhash, f"{draft.title}\n{draft.text}")
-        bands = minhash_bands(signature)
         extra = {
             "minhash": signature,
-            "minhash_bands": bands,
             "language": (article.language if article else None) or source["language"],
             "images": list((article.images if article else ()) or candidate.images)[:10],
             "districts": source["districts"],
@@ -372,33 +417,55 @@ class Collector:
             },
         }
         # Indexed before it is stored (no await in between), so that a copy of the same wire
-        # story collected meanwhile by another task joins this story rather than founding one.
+        # story collected meanwhile by another task joins this story rather than founding one;
+        # discarded again if it turns out to be a duplicate.
         document_id = ObjectId()
         story_id = self._stories.story_of(signature) or document_id
         self._stories.add(document_id, signature, story_id)
         self._stage("dedup", started)
+        return PreparedItem(
+            NewDocument(draft, origin, {**extra, "_id": document_id, "story_id": story_id}),
+            kind=source["kind"],
+            published_at=draft.published_at,
+        )
+
+    async def _store_and_analyse(self, prepared: list[PreparedItem], stats: RoundStats) -> None:
+        """Store prepared items in one write, then analyse the new ones in one nlp call."""
+        if not prepared:
+            return
+        queued = len(stats.queued)
+        await self._store_prepared(prepared, stats)
+        if len(stats.queued) > queued:
+            started = time.perf_counter()
+            await self._analyzer.analyze(stats.queued[queued:])
+            self._stage("analyse", started)
+
+    async def _store_prepared(self, prepared: list[PreparedItem], stats: RoundStats) -> None:
+        """Store items in one write; queue the new ones for analysis."""
+        now = datetime.now(UTC)
         started = time.perf_counter()
         try:
-            stored = await self._store.add(
-                draft,
+            results = await self._store.add_many(
+                [item.document for item in prepared],
                 now=now,
                 claim_until=now + timedelta(seconds=self._config.lease_s),
-                origin=origin,
-                extra={**extra, "_id": document_id, "story_id": story_id},
             )
         finally:
             self._stage("store", started)
-        if not stored.created:
-            self._stories.discard(document_id)
-            stats.duplicates += 1
-            return
-        stats.created += 1
-        stats.queued.append(QueuedDocument(stored.id, draft.text, draft.title, attempts=1))
-        self._metrics.documents_stored.labels(source["kind"]).inc()
-        if draft.published_at is not None:
-            self._metrics.published_to_stored.labels(source["kind"]).observe(
-                max((now - draft.published_at).total_seconds(), 0.0)
-            )
+        for item, stored in zip(prepared, results, strict=True):
+            document_id = item.document.extra["_id"]
+            if not stored.created:
+                self._stories.discard(document_id)
+                stats.duplicates += 1
+                continue
+            draft = item.document.draft
+            stats.created += 1
+            stats.queued.append(QueuedDocument(stored.id, draft.text, draft.title, attempts=1))
+            self._metrics.documents_stored.labels(item.kind).inc()
+            if item.published_at is not None:
+                self._metrics.published_to_stored.labels(item.kind).observe(
+                    max((now - item.published_at).total_seconds(), 0.0)
+                )
 
     async def _fetch_article(self, url: str, stats: RoundStats) -> ExtractedArticle | None:
         started = time.perf_counter()

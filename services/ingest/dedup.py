@@ -13,8 +13,8 @@ from services.common.text import fold_diacritics
 # Syndicated wire copy reaches many outlets with a new title, a byline or footer, a sentence or
 # two rewritten. MinHash estimates the Jaccard similarity of two texts' shingle sets; the
 # signature is cut into bands, and texts agreeing on a whole band become candidates: a lookup
-# reads only the documents sharing a band key (an indexed multikey field in MongoDB, queried
-# with $in) and compares their signatures.
+# reads only the documents sharing a band key (in NearDuplicateIndex, held in memory by the
+# story index; the bands are not stored) and compares their signatures.
 # SimHash (64 bits, 4 bands of 16 for Hamming distance <= 3) was measured first on the same
 # test set: at distance 3 it finds 0-4 % of the near duplicates; 98 % needs distance 14, which
 # no banded index can look up without reading most of the collection. These settings find

@@ -4,6 +4,7 @@ import asyncio
 import os
 import socket
 from datetime import timedelta
+from pathlib import Path
 
 import structlog
 
@@ -17,7 +18,7 @@ from services.common.mongo import connect, database, ensure_document_indexes
 from services.ingest.analysis import AnalysisMetrics, Analyzer
 from services.ingest.collector import Collector, CollectorConfig, CollectorMetrics
 from services.ingest.events import DocumentEventHub
-from services.ingest.fetch import Fetcher, FetchMetrics, FetchPolicy
+from services.ingest.fetch import Fetcher, FetchMetrics, FetchPolicy, RequestLog
 from services.ingest.server import IngestServicer
 from services.ingest.settings import IngestSettings
 from services.ingest.sources import SourceRegistry
@@ -67,7 +68,10 @@ async def serve(settings: IngestSettings) -> None:
     )
     fetcher = None
     collector = None
+    request_log = None
     if settings.collect and settings.contact_url:
+        if settings.request_log_path:
+            request_log = RequestLog(Path(settings.request_log_path))
         fetcher = Fetcher(
             FetchPolicy(
                 contact_url=settings.contact_url,
@@ -76,6 +80,7 @@ async def serve(settings: IngestSettings) -> None:
                 ssrf_allow=tuple(settings.fetch_allow),
             ),
             observer=FetchMetrics(registry),
+            request_log=request_log,
         )
         collector = Collector(
             db=db,
@@ -115,6 +120,8 @@ async def serve(settings: IngestSettings) -> None:
         await asyncio.gather(*workers)
         if fetcher is not None:
             await fetcher.aclose()
+        if request_log is not None:
+            request_log.close()
         await nlp_channel.close()
         await mongo.close()
         metrics_server.shutdown()

@@ -36,6 +36,9 @@ class IngestSettings(ServiceSettings):
     collect_lease_s: float = Field(default=300.0, gt=0)
     per_host_delay_s: float = Field(default=1.0, ge=0)
     per_host_concurrency: int = Field(default=2, ge=1)
+    # A file to which every request sent is appended (time, origin, path) as JSON lines: an
+    # audit trail of the crawler's politeness. Empty: none is kept.
+    request_log_path: str = ""
     # Addresses the SSRF guard lets through although private, e.g. ["127.0.0.1:8090"] for the
     # local demo site. JSON in the environment.
     fetch_allow: list[str] = Field(default_factory=list)

@@ -8,7 +8,7 @@ simply expire. Due sources are claimed oldest-due first, so none starves.
 import base64
 import math
 import random
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +41,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SOURCE_INDEXES = [
     IndexModel([("key", ASCENDING)], name="key_unique", unique=True),
     IndexModel([("enabled", ASCENDING), ("next_fetch_at", ASCENDING)], name="due"),
+    # Which sources one claim won (claim_due_sources reads them back by it).
+    IndexModel([("lease_token", ASCENDING)], name="lease_token"),
     IndexModel([("health", ASCENDING), ("consecutive_failures", DESCENDING)], name="health"),
     IndexModel([("kind", ASCENDING), ("channel", ASCENDING)], name="kind_channel"),
     IndexModel([("outlet", ASCENDING)], name="outlet"),
@@ -137,6 +139,10 @@ class FetchOutcome:
     error: str | None = None
     # When the server asked us to come back (Retry-After), if it did.
     retry_at: datetime | None = None
+    # Per URL id, the ETag and Last-Modified to send next time. Kept only after a round that
+    # stored everything it found: validators saved earlier would turn the next fetch into a
+    # 304 and lose the items a failed or killed round had not stored yet.
+    validators: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,19 +358,13 @@ class SourceRegistry:
         result = await self._sources.bulk_write(writes, ordered=False)
         return result.upserted_count, result.matched_count, errors
 
-    async def remember_validators(
-        self, id_: ObjectId, url_id: str, *, etag: str | None, last_modified: str | None
-    ) -> None:
-        """Keep a feed's ETag and Last-Modified for the next conditional GET."""
-        await self._sources.update_one(
-            {"_id": id_},
-            {"$set": {f"validators.{url_id}": {"etag": etag, "last_modified": last_modified}}},
-        )
-
     async def health_counts(self) -> dict[str, int]:
-        return {
-            state: await self._sources.count_documents({"health": state}) for state in HEALTH_STATES
-        }
+        """Sources per health state, from one read of every source's state (not a count per
+        state: the embedded MongoDB answers each count by scanning the collection)."""
+        counts = dict.fromkeys(HEALTH_STATES, 0)
+        async for record in self._sources.find({}, {"health": 1, "_id": 0}):
+            counts[record["health"]] = counts.get(record["health"], 0) + 1
+        return counts
 
     async def needing_attention(self, limit: int = 100) -> list[dict[str, Any]]:
         return (
@@ -377,25 +377,39 @@ class SourceRegistry:
     async def claim_due_sources(
         self, *, owner: str, limit: int, now: datetime, lease_s: float
     ) -> list[dict[str, Any]]:
-        """Lease up to ``limit`` due sources to ``owner``; an unexpired lease is never taken."""
-        claimed = []
-        lease_until = now + timedelta(seconds=lease_s)
-        for _ in range(limit):
-            record = await self._sources.find_one_and_update(
-                {
-                    "enabled": True,
-                    "channel": {"$ne": "webhook"},
-                    "next_fetch_at": {"$lte": now},
-                    "lease_until": {"$lte": now},
-                },
-                {"$set": {"lease_owner": owner, "lease_until": lease_until}},
-                sort=[("next_fetch_at", 1)],
-                return_document=ReturnDocument.AFTER,
-            )
-            if record is None:
-                break
-            claimed.append(record)
-        return claimed
+        """Lease up to ``limit`` due sources to ``owner``; an unexpired lease is never taken.
+
+        Three round trips whatever ``limit`` is: read the oldest-due candidates, lease each
+        with a conditional update that re-checks it is still free (so two replicas racing for
+        one source cannot both win), then read back the ones this call won by its token.
+        """
+        due = {
+            "enabled": True,
+            "channel": {"$ne": "webhook"},
+            "next_fetch_at": {"$lte": now},
+            "lease_until": {"$lte": now},
+        }
+        candidates = (
+            await self._sources.find(due, {"_id": 1})
+            .sort("next_fetch_at", 1)
+            .limit(limit)
+            .to_list()
+        )
+        if not candidates:
+            return []
+        token = ObjectId()
+        lease = {"lease_owner": owner, "lease_until": now + timedelta(seconds=lease_s)}
+        result = await self._sources.bulk_write(
+            [
+                UpdateOne({"_id": c["_id"], **due}, {"$set": {**lease, "lease_token": token}})
+                for c in candidates
+            ],
+            ordered=False,
+        )
+        if not result.modified_count:
+            return []
+        claimed = await self._sources.find({"lease_token": token}).to_list()
+        return sorted(claimed, key=lambda record: record["next_fetch_at"])
 
     async def record_fetch(
         self, record: dict[str, Any], outcome: FetchOutcome, *, owner: str, now: datetime
@@ -410,6 +424,7 @@ class SourceRegistry:
             "last_fetch_at": now,
             "lease_owner": None,
             "lease_until": _EPOCH,
+            "lease_token": None,
         }
         if outcome.error is None:
             interval = next_interval(record["interval_s"], outcome.new_items, spec_min, spec_max)
@@ -422,6 +437,7 @@ class SourceRegistry:
                 "next_fetch_at": now + timedelta(seconds=interval * random.uniform(0.9, 1.1)),
                 "items_per_day": self._items_per_day(record, outcome.new_items, now),
             }
+            changes |= {f"validators.{u}": v for u, v in outcome.validators.items()}
         else:
             failures = record["consecutive_failures"] + 1
             delay = min(

@@ -1,6 +1,7 @@
 """Documents in MongoDB: stored once (by text, sender's id or URL), then analysed under leases."""
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -8,13 +9,18 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.common.documents import DocumentDraft
 from services.common.mongo import DOCUMENTS, ERASURES
 from services.common.text import search_keys
 
+# MongoDB's error code for a unique index violation.
+DUPLICATE_KEY = 11000
 PENDING = "pending"
+# Documents per insert command. The embedded MongoDB runs one command at a time, each insert
+# costing time in proportion to what is stored: a bounded batch keeps it answering others.
+INSERT_BATCH = 16
 ANALYZED = "analyzed"
 
 
@@ -64,6 +70,15 @@ class Origin:
         if self.source_id:
             return str(self.source_id)
         return f"unit:{self.submitter_unit}" if self.submitter_unit else "-"
+
+
+@dataclass(frozen=True, slots=True)
+class NewDocument:
+    """A draft to store, where it came from, and fields its collector adds (story, MinHash)."""
+
+    draft: DocumentDraft
+    origin: Origin = Origin()
+    extra: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +136,48 @@ class DocumentStore:
         A new document is born claimed by its submitter until ``claim_until``: if the submitter
         dies before analysing it, the claim lapses and the worker takes it over.
         """
-        keys = origin.keys(draft.content_hash)
+        (stored,) = await self.add_many(
+            [NewDocument(draft, origin, extra)], now=now, claim_until=claim_until
+        )
+        return stored
+
+    async def add_many(
+        self, items: Sequence["NewDocument"], *, now: datetime, claim_until: datetime
+    ) -> list[StoredDocument]:
+        """``add`` for several drafts in one round trip; results in the order of ``items``.
+
+        Every draft is tried (an unordered insert), so a duplicate among them stops nothing;
+        each duplicate is then resolved to the document that holds its key, as ``add`` does.
+        Two drafts of one batch with the same text are one document, as if added in turn.
+        """
+        if not items:
+            return []
+        records = [self._record(item, now=now, claim_until=claim_until) for item in items]
+        duplicates: set[int] = set()
+        for first in range(0, len(records), INSERT_BATCH):
+            try:
+                await self._documents.insert_many(
+                    records[first : first + INSERT_BATCH], ordered=False
+                )
+            except BulkWriteError as error:
+                for write_error in error.details.get("writeErrors", ()):
+                    if write_error.get("code") != DUPLICATE_KEY:
+                        raise
+                    duplicates.add(first + write_error["index"])
+        stored = []
+        for index, (item, record) in enumerate(zip(items, records, strict=True)):
+            if index in duplicates:
+                stored.append(await self._existing(item, record))
+            else:
+                stored.append(StoredDocument(record["_id"], True, PENDING))
+        return stored
+
+    def _record(self, item: "NewDocument", *, now: datetime, claim_until: datetime) -> dict:
+        draft, origin = item.draft, item.origin
         record = {
-            **(extra or {}),
-            **keys,
+            "_id": ObjectId(),
+            **(item.extra or {}),
+            **origin.keys(draft.content_hash),
             "content_hash": draft.content_hash,
             "text": draft.text,
             "title": draft.title,
@@ -149,31 +202,46 @@ class DocumentStore:
         }
         if origin.source_kind in self._retention:
             record["expire_at"] = now + self._retention[origin.source_kind]
-        try:
-            result = await self._documents.insert_one(record)
-        except DuplicateKeyError:
-            existing = await self._documents.find_one(
-                {"$or": [{k: v} for k, v in keys.items()]}, {"analysis_state": 1, "url_key": 1}
-            )
-            if existing is None:  # erased between the two calls; the caller may submit again
-                raise
-            if origin.url_key and existing.get("url_key") != origin.url_key:
-                # The same text at another address: remember the address, so it is known.
-                await self._documents.update_one(
-                    {"_id": existing["_id"]}, {"$addToSet": {"alternate_urls": origin.url_key}}
+        return record
+
+    async def _existing(self, item: "NewDocument", record: dict) -> StoredDocument:
+        """The stored document that holds one of ``record``'s unique keys."""
+        existing = None
+        # One equality lookup per key, not an $or: each is an index lookup on any MongoDB.
+        for key in ("ext_key", "text_key", "url_key"):
+            if key in record:
+                existing = await self._documents.find_one(
+                    {key: record[key]}, {"analysis_state": 1, "url_key": 1}
                 )
-            return StoredDocument(existing["_id"], False, existing["analysis_state"])
-        return StoredDocument(result.inserted_id, True, PENDING)
+                if existing is not None:
+                    break
+        if existing is None:  # erased between the two calls; the caller may submit again
+            raise DuplicateKeyError(f"document {record['_id']} collided with one since erased")
+        url_key = item.origin.url_key
+        if url_key and existing.get("url_key") != url_key:
+            # The same text at another address: remember the address, so it is known.
+            await self._documents.update_one(
+                {"_id": existing["_id"]}, {"$addToSet": {"alternate_urls": url_key}}
+            )
+        return StoredDocument(existing["_id"], False, existing["analysis_state"])
 
     async def known_urls(self, urls: list[str]) -> set[str]:
-        """Which of ``urls`` belong to a stored document, as its address or an alternate one."""
+        """Which of ``urls`` belong to a stored document, as its address or an alternate one.
+
+        Equality lookups, all sent at once: each is an index lookup on any MongoDB (the
+        embedded one scans the collection for ``$in`` and ``$or``), and sent together they wait
+        in the server's queue once, not once each. Most URLs are found by their address.
+        """
         known: set[str] = set()
-        async for d in self._documents.find(
-            {"$or": [{"url_key": {"$in": urls}}, {"alternate_urls": {"$in": urls}}]},
-            {"url_key": 1, "alternate_urls": 1},
-        ):
-            known.add(d.get("url_key"))
-            known.update(d.get("alternate_urls", ()))
+        unknown = list(dict.fromkeys(urls))
+        for key in ("url_key", "alternate_urls"):
+            found = await asyncio.gather(
+                *(self._documents.find_one({key: url}, {"_id": 1}) for url in unknown)
+            )
+            known.update(url for url, record in zip(unknown, found, strict=True) if record)
+            unknown = [url for url in unknown if url not in known]
+            if not unknown:
+                break
         return known
 
     async def erase(self, erasure: Erasure, *, now: datetime) -> tuple[int, ObjectId]:
@@ -271,7 +339,11 @@ class DocumentStore:
         return record["analysis_due_at"] if record else None
 
     async def count_by_state(self) -> dict[str, int]:
-        return {
-            state: await self._documents.count_documents({"analysis_state": state})
-            for state in (PENDING, ANALYZED)
-        }
+        """Documents pending and analysed, for the gauge.
+
+        The queue is read by an equality lookup and the total from the collection's metadata:
+        the embedded MongoDB answers ``count_documents`` by scanning every document.
+        """
+        pending = len(await self._documents.find({"analysis_state": PENDING}, {"_id": 1}).to_list())
+        total = await self._documents.estimated_document_count()
+        return {PENDING: pending, ANALYZED: max(total - pending, 0)}

@@ -17,9 +17,17 @@ from services.ingest.dedup import NearDuplicateIndex
 
 
 class StoryIndex:
-    def __init__(self, documents: AsyncCollection, window: timedelta = timedelta(days=3)) -> None:
+    def __init__(
+        self,
+        documents: AsyncCollection,
+        window: timedelta = timedelta(days=3),
+        settle: timedelta = timedelta(minutes=5),
+    ) -> None:
         self._documents = documents
         self._window = window
+        # A document's id is made when it is prepared and it is stored later, with its round:
+        # each refresh reads this far back past the newest id it knows, so none is missed.
+        self._settle = settle
         self._index = NearDuplicateIndex()
         # Ids in the order they were added, for eviction by age.
         self._order: deque[ObjectId] = deque()
@@ -40,10 +48,13 @@ class StoryIndex:
     async def refresh(self) -> int:
         """Add documents stored since the newest one known (by any replica); drop old ones."""
         oldest = ObjectId.from_datetime(datetime.now(UTC) - self._window)
-        query = {"minhash": {"$exists": True}, "_id": {"$gt": max(self._newest or oldest, oldest)}}
+        since = oldest
+        if self._newest is not None:
+            since = max(oldest, ObjectId.from_datetime(self._newest.generation_time - self._settle))
+        query = {"minhash": {"$exists": True}, "_id": {"$gt": since}}
         added = 0
         async for d in self._documents.find(query, {"minhash": 1, "story_id": 1}).sort("_id", 1):
-            self._newest = d["_id"]
+            self._newest = max(self._newest or d["_id"], d["_id"])
             if d["_id"] not in self._index:
                 self._index.add(d["_id"], d["minhash"], d["story_id"])
                 self._order.append(d["_id"])

@@ -450,8 +450,8 @@ query F($id: ID!, $f: DocumentFilterInput) {
     analysisState language languageConfidence modelsVersion
     sentiment { label }
     toxicity { label score probabilities { label probability } }
-    emotion { label score }
-    topic { label score }
+    emotion { label score probabilities { label probability } }
+    topic { label score probabilities { label probability } }
     sectors { id score }
     entities { type text key span { field start end } }
     localities { code name level structure currentCodes mention }

@@ -176,3 +176,23 @@ async def test_listing_filters_and_pages(mongo_db: AsyncDatabase) -> None:
     assert rest.next_page_token == ""
     with pytest.raises(InvalidInputError):
         await registry.list_sources(SourceFilter(), page_size=2, page_token="rác")
+
+
+async def test_validators_are_kept_only_after_a_round_that_stored_everything(
+    mongo_db: AsyncDatabase,
+) -> None:
+    registry = await registry_in(mongo_db)
+    await registry.add(press(1), now=NOW)
+    validators = {"u1": {"etag": '"v2"', "last_modified": None}}
+    (claimed,) = await registry.claim_due_sources(owner="a", limit=1, now=NOW, lease_s=60)
+    # A failed round (its items not all stored) must fetch the whole feed again next time.
+    failed = await registry.record_fetch(
+        claimed, FetchOutcome(error="HTTP 503", validators=validators), owner="a", now=NOW
+    )
+    assert "validators" not in failed
+    later = failed["next_fetch_at"]
+    (claimed,) = await registry.claim_due_sources(owner="a", limit=1, now=later, lease_s=60)
+    done = await registry.record_fetch(
+        claimed, FetchOutcome(new_items=2, validators=validators), owner="a", now=later
+    )
+    assert done["validators"] == validators

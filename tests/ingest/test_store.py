@@ -7,7 +7,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.documents import validate_submission
 from services.common.mongo import DOCUMENTS, ensure_document_indexes
-from services.ingest.store import PENDING, AnalysisResult, DocumentStore, Origin
+from services.ingest.store import PENDING, AnalysisResult, DocumentStore, NewDocument, Origin
 
 
 async def make_store(db: AsyncDatabase) -> DocumentStore:
@@ -106,3 +106,57 @@ async def test_retention_sets_an_expiry_per_source_kind(mongo_db: AsyncDatabase)
     assert "expire_at" not in await mongo_db[DOCUMENTS].find_one({"_id": press.id})
     info = await mongo_db[DOCUMENTS].index_information()
     assert info["retention"]["expireAfterSeconds"] == 0
+
+
+async def test_a_batch_stores_each_text_once_and_remembers_every_address(
+    mongo_db: AsyncDatabase,
+) -> None:
+    store = await make_store(mongo_db)
+    now = datetime.now(UTC)
+    kept = await store.add(
+        validate_submission(text="Cầu Thủ Thiêm 4 khởi công sau nhiều năm chờ đợi"),
+        now=now,
+        claim_until=now,
+        origin=Origin(source_kind="press", url_key="https://a.example.vn/cau-thu-thiem-4.html"),
+    )
+
+    def page(text: str, url: str) -> NewDocument:
+        return NewDocument(validate_submission(text=text), Origin(source_kind="press", url_key=url))
+
+    batch = [
+        page("Chợ Bến Thành mở cửa lại sau sửa chữa", "https://b.example.vn/cho-ben-thanh.html"),
+        # The text stored above, at a second address: a duplicate, its address remembered.
+        page(
+            "Cầu Thủ Thiêm 4 khởi công sau nhiều năm chờ đợi",
+            "https://b.example.vn/cau-thu-thiem-4.html",
+        ),
+        # The same text twice within the batch: one document, as if added one after the other.
+        page("Nước máy có mùi lạ ở phường Bình Tân", "https://b.example.vn/nuoc-may.html"),
+        page("Nước máy có mùi lạ ở phường Bình Tân", "https://c.example.vn/nuoc-may.html"),
+        page("Xe buýt điện chạy thêm tuyến mới", "https://b.example.vn/xe-buyt-dien.html"),
+    ]
+    results = await store.add_many(batch, now=now, claim_until=now)
+
+    assert [r.created for r in results] == [True, False, True, False, True]
+    assert results[1].id == kept.id
+    assert results[3].id == results[2].id
+    assert await mongo_db[DOCUMENTS].count_documents({}) == 4
+    first = await mongo_db[DOCUMENTS].find_one({"_id": kept.id})
+    assert first["alternate_urls"] == ["https://b.example.vn/cau-thu-thiem-4.html"]
+    assert await store.known_urls(
+        [
+            "https://b.example.vn/cau-thu-thiem-4.html",
+            "https://c.example.vn/nuoc-may.html",
+            "https://b.example.vn/xe-buyt-dien.html",
+            "https://b.example.vn/chua-co.html",
+        ]
+    ) == {
+        "https://b.example.vn/cau-thu-thiem-4.html",
+        "https://c.example.vn/nuoc-may.html",
+        "https://b.example.vn/xe-buyt-dien.html",
+    }
+    # Re-fetching the batch stores nothing new.
+    again = await store.add_many(batch, now=now, claim_until=now)
+    assert not any(r.created for r in again)
+    assert [r.id for r in again] == [r.id for r in results]
+    assert await mongo_db[DOCUMENTS].count_documents({}) == 4

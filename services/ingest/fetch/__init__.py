@@ -24,6 +24,7 @@ from services.ingest.fetch.errors import (
 )
 from services.ingest.fetch.metrics import FetchMetrics, FetchObserver
 from services.ingest.fetch.policy import FetchPolicy
+from services.ingest.fetch.request_log import RequestLog, read_request_log, spacing_violations
 
 __all__ = [
     "AddressGuard",
@@ -44,8 +45,11 @@ __all__ = [
     "InvalidUrl",
     "NetworkError",
     "Outcome",
+    "RequestLog",
     "Resolver",
     "RetryLater",
     "SystemResolver",
     "TooManyRedirects",
+    "read_request_log",
+    "spacing_violations",
 ]

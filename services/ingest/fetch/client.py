@@ -39,6 +39,7 @@ from services.ingest.fetch.errors import (
 from services.ingest.fetch.metrics import FetchObserver
 from services.ingest.fetch.policy import FetchPolicy
 from services.ingest.fetch.politeness import HostLimiter
+from services.ingest.fetch.request_log import RequestLog
 from services.ingest.fetch.robots import (
     ROBOTS_MAX_BYTES,
     ROBOTS_MAX_REDIRECTS,
@@ -114,6 +115,7 @@ class Fetcher:
         resolver: Resolver | None = None,
         observer: FetchObserver | None = None,
         verify: ssl.SSLContext | bool = True,
+        request_log: RequestLog | None = None,
     ) -> None:
         self._policy = policy
         self._observer = observer
@@ -137,6 +139,11 @@ class Fetcher:
                 http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
             ),
             trust_env=False,
+            # Every request, robots.txt, redirect hops and retries included, as it is sent: logged
+            # first, then the host's spacing counted from it (so logged gaps are never short).
+            event_hooks={
+                "request": [*([request_log.request_sent] if request_log else []), self._sent]
+            },
         )
         self._limiter = HostLimiter(
             min_delay_s=policy.per_host_delay_s, max_concurrency=policy.per_host_concurrency
@@ -192,6 +199,9 @@ class Fetcher:
         outcome = Outcome.NOT_MODIFIED if result.not_modified else Outcome.OK
         self._report(outcome, started, len(result.body or b""))
         return result
+
+    async def _sent(self, request: httpx.Request) -> None:
+        self._limiter.note_sent(origin_of(request.url))
 
     def _report(self, outcome: Outcome, started: float, body_bytes: int) -> None:
         if self._observer is not None:

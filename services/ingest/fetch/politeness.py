@@ -17,6 +17,8 @@ class _HostState:
     in_flight: asyncio.Semaphore
     # When the latest request started or is booked to start; the next books after it.
     last_start: float = field(default=float("-inf"))
+    # When the latest request really started (a late wake-up makes it later than booked).
+    started: float = field(default=float("-inf"))
     # Nobody starts before this, whatever the delay (the host asked for a pause).
     not_before: float = field(default=float("-inf"))
 
@@ -46,14 +48,31 @@ class HostLimiter:
         state = self._state(host)
         delay = max(self._min_delay_s, min_delay_s or 0.0)
         async with state.in_flight:
-            # Book the start time before sleeping, so callers queued behind are spaced after it;
+            # Book a start time before sleeping, so callers queued behind are spaced after it;
             # the event loop runs one coroutine at a time, so no lock is needed for the booking.
             now = self._clock()
             start = max(now, state.last_start + delay, state.not_before)
             state.last_start = start
-            if start > now:
+            while start > now:
                 await asyncio.sleep(start - now)
+                # A busy event loop wakes sleepers late: the previous request may have started
+                # later than booked, and the spacing counts from when it really started.
+                now = self._clock()
+                start = max(now, state.started + delay, state.not_before)
+            state.started = now
+            state.last_start = max(state.last_start, now)
             yield
+
+    def note_sent(self, host: str) -> None:
+        """The request given a slot has now gone out: the next one is spaced from this moment.
+
+        Between taking a slot and sending, a loaded process can lose a few milliseconds;
+        counting from the send keeps those out of the gap the host sees.
+        """
+        state = self._hosts.get(host)
+        if state is not None:
+            state.started = max(state.started, self._clock())
+            state.last_start = max(state.last_start, state.started)
 
     def pause(self, host: str, seconds: float) -> None:
         """Start nothing on this host for ``seconds`` (it answered 429/503 with Retry-After)."""

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from services.common.ssrf import IPAddress
-from services.ingest.fetch import Fetcher, FetchPolicy
+from services.ingest.fetch import Fetcher, FetchPolicy, RequestLog
 
 CONTACT_URL = "https://langnghe.test/bot"
 USER_AGENT = f"LangNgheBot/0.1 (+{CONTACT_URL})"
@@ -201,10 +201,13 @@ async def make_fetcher() -> AsyncIterator[Callable[..., Fetcher]]:
         resolver: FakeResolver | None = None,
         observer: Any = None,
         verify: ssl.SSLContext | bool = True,
+        request_log: RequestLog | None = None,
         **overrides: Any,
     ) -> Fetcher:
         policy = FetchPolicy(**{**TEST_POLICY, **overrides})
-        fetcher = Fetcher(policy, resolver=resolver, observer=observer, verify=verify)
+        fetcher = Fetcher(
+            policy, resolver=resolver, observer=observer, verify=verify, request_log=request_log
+        )
         fetchers.append(fetcher)
         return fetcher
 
