@@ -17,6 +17,7 @@ from typing import Self
 import numpy as np
 
 from services.common.text import strip_marks
+from services.nlp import train_entities, train_keywords
 from services.nlp.features import HashedNgramFeaturizer, SparseBatch
 from services.nlp.sentiment import (
     FORMAT_VERSION,
@@ -369,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="smoke run: one grid setting, and the final fit on train only (no dev)",
     )
     sentiment.set_defaults(run=train_sentiment)
+    train_entities.add_parser(tasks)
+    train_keywords.add_parser(tasks)
     return parser
 
 
