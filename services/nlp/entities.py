@@ -1,6 +1,7 @@
 """Vietnamese named entities (PER/ORG/LOC/MISC): a syllable CRF decoded with numpy alone."""
 
 import hashlib
+import itertools
 import json
 import re
 import unicodedata
@@ -30,7 +31,11 @@ GAZETTEER_MAX_TOKENS = 10
 _TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")
 _SENTENCE_END = frozenset(".!?…")
 _OFFSET_TAGS = {-2: "L2.", -1: "L1.", 0: "", 1: "R1.", 2: "R2."}
-_OUTSIDE = "<none>"
+# Lower-case syllables two names may have between them and still be linked by features.
+_MAX_NAME_GAP = 4
+_CLAUSE_BREAKS = frozenset(".,;:!?…()[]\"“”'‘’")
+# Distinct syllables whose feature sums are kept; past this the cache starts again.
+_MAX_CACHED_TOKENS = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,10 +134,6 @@ def shape(token: str) -> str:
     return "p"
 
 
-def _starts_upper(token: str) -> bool:
-    return token[:1].isupper()
-
-
 @dataclass(frozen=True, slots=True)
 class SyllableTables:
     """What the model knows about a syllable from a large unlabelled corpus: how often it is
@@ -171,22 +172,19 @@ class Gazetteer:
     def tags(self, tokens: Sequence[str]) -> list[str | None]:
         """Greedy longest match from left to right: "B-LOC", "I-LOC", ... or None per token."""
         tags: list[str | None] = [None] * len(tokens)
-        index = 0
-        while index < len(tokens):
-            if tokens[index] in self.first_tokens:
-                longest = min(GAZETTEER_MAX_TOKENS, len(tokens) - index)
-                for length in range(longest, 0, -1):
-                    kind = self.entries.get(tuple(tokens[index : index + length]))
-                    if kind is not None:
-                        tags[index] = f"B-{kind}"
-                        for inside in range(index + 1, index + length):
-                            tags[inside] = f"I-{kind}"
-                        index += length
-                        break
-                else:
-                    index += 1
-            else:
-                index += 1
+        first_tokens = self.first_tokens
+        covered = 0
+        for index in [i for i, token in enumerate(tokens) if token in first_tokens]:
+            if index < covered:
+                continue
+            for length in range(min(GAZETTEER_MAX_TOKENS, len(tokens) - index), 0, -1):
+                kind = self.entries.get(tuple(tokens[index : index + length]))
+                if kind is not None:
+                    tags[index] = f"B-{kind}"
+                    for inside in range(index + 1, index + length):
+                        tags[inside] = f"I-{kind}"
+                    covered = index + length
+                    break
         return tags
 
 
@@ -250,60 +248,95 @@ def context_features(tokens: Sequence[str], gazetteer: Gazetteer) -> list[list[s
     return features
 
 
+NO_GAZETTEER_MATCH = "g=-"
+
+
 def sequence_level_features(
     tokens: Sequence[str], lowered: Sequence[str], gazetteer: Gazetteer
 ) -> list[list[str]]:
     """Edges of the sequence, gazetteer matches and runs of capitalised syllables."""
-    n = len(tokens)
-    gazetteer_tags = gazetteer.tags(tokens)
-    runs = _capital_runs(tokens)
-    features: list[list[str]] = []
-    for index in range(n):
-        tag = gazetteer_tags[index]
-        row = [f"g={tag}" if tag else "g=-"]
-        if index == 0:
-            row.append("bos")
-        if index == n - 1:
-            row.append("eos")
-        if index > 0 and tokens[index - 1] in _SENTENCE_END:
-            row.append("after_end")
-        run = runs[index]
-        if run is not None:
-            start, end = run
-            length = end - start
-            position = (
-                "S" if length == 1 else "B" if index == start else "E" if index == end - 1 else "I"
-            )
-            before = lowered[start - 1] if start > 0 else BEGIN
-            before2 = lowered[start - 2] if start > 1 else BEGIN
-            row.extend(
-                (
-                    f"r={position}{min(length, 5)}",
-                    f"r.p1={before}",
-                    f"r.p2={before2}|{before}",
-                    f"r.h={lowered[start]}",
-                    f"r.a={lowered[end] if end < n else END}",
-                )
-            )
-        features.append(row)
+    features: list[list[str]] = [[] for _ in tokens]
+    for index, feature in sparse_sequence_level_features(tokens, lowered, gazetteer):
+        features[index].append(feature)
+    for row in features:
+        if not row or not row[0].startswith("g="):
+            row.insert(0, NO_GAZETTEER_MATCH)
     return features
 
 
-def _capital_runs(tokens: Sequence[str]) -> list[tuple[int, int] | None]:
-    """For each token, the (start, end) of the run of capitalised syllables it belongs to; a
-    number continues a run ("Quận 7") but does not start one."""
-    runs: list[tuple[int, int] | None] = [None] * len(tokens)
-    index = 0
-    while index < len(tokens):
-        if _starts_upper(tokens[index]):
-            end = index + 1
-            while end < len(tokens) and (_starts_upper(tokens[end]) or tokens[end].isdigit()):
-                end += 1
-            for inside in range(index, end):
-                runs[inside] = (index, end)
-            index = end
-        else:
-            index += 1
+def sparse_sequence_level_features(
+    tokens: Sequence[str], lowered: Sequence[str], gazetteer: Gazetteer
+) -> list[tuple[int, str]]:
+    """``sequence_level_features`` as (token index, feature) pairs, gazetteer matches first,
+    leaving out NO_GAZETTEER_MATCH (every token without a match has it): most tokens have no
+    other, so the serving path adds that one in bulk."""
+    n = len(tokens)
+    pairs = [
+        (index, f"g={tag}") for index, tag in enumerate(gazetteer.tags(tokens)) if tag is not None
+    ]
+    if not n:
+        return pairs
+    pairs.append((0, "bos"))
+    pairs.append((n - 1, "eos"))
+    pairs.extend(
+        (index + 1, "after_end") for index in range(n - 1) if tokens[index] in _SENTENCE_END
+    )
+    runs = _capital_runs(tokens)
+    # The head of the first name of a chain of linked names ("Sở" in "Sở LĐ-TB-XH Bình Định").
+    chain_head = lowered[runs[0][0]] if runs else ""
+    for (previous_start, previous_end), (start, end) in itertools.pairwise(runs):
+        # Two names close together in one clause are often one name with lower-case words in
+        # between ("Hội Chữ thập đỏ Việt Nam", "Sở LĐ-TB-XH Bình Định"): each side learns the
+        # other's head, beyond the ±2 window.
+        gap = start - previous_end
+        if gap > _MAX_NAME_GAP or any(
+            tokens[index] in _CLAUSE_BREAKS for index in range(previous_end, start)
+        ):
+            chain_head = lowered[start]
+            continue
+        head, next_head = lowered[previous_start], lowered[start]
+        before = lowered[previous_start - 1] if previous_start > 0 else BEGIN
+        for index in range(start, end):
+            pairs.append((index, f"pr.h={head}"))
+            pairs.append((index, f"pr.b={before}"))
+            pairs.append((index, f"pr.g={gap}"))
+            pairs.append((index, f"pr.c={chain_head}"))
+        for index in range(previous_end, start):
+            pairs.append((index, f"gp.h={head}"))
+            pairs.append((index, f"gp.n={next_head}"))
+    for start, end in runs:
+        length = end - start
+        before = lowered[start - 1] if start > 0 else BEGIN
+        before2 = lowered[start - 2] if start > 1 else BEGIN
+        shared = (
+            f"r.p1={before}",
+            f"r.p2={before2}|{before}",
+            f"r.h={lowered[start]}",
+            f"r.a={lowered[end] if end < n else END}",
+        )
+        size = min(length, 5)
+        for index in range(start, end):
+            position = (
+                "S" if length == 1 else "B" if index == start else "E" if index == end - 1 else "I"
+            )
+            pairs.append((index, f"r={position}{size}"))
+            pairs.extend((index, feature) for feature in shared)
+    return pairs
+
+
+def _capital_runs(tokens: Sequence[str]) -> list[tuple[int, int]]:
+    """(start, end) of every run of capitalised syllables; a number continues a run ("Quận 7")
+    but does not start one."""
+    runs: list[tuple[int, int]] = []
+    n = len(tokens)
+    end = 0
+    for index in [i for i, token in enumerate(tokens) if token[:1].isupper()]:
+        if index < end:
+            continue
+        end = index + 1
+        while end < n and (tokens[end][:1].isupper() or tokens[end].isdigit()):
+            end += 1
+        runs.append((index, end))
     return runs
 
 
@@ -370,9 +403,12 @@ class EntityRecognizer:
         self._transitions = transitions
         self._exp_transitions = np.exp(transitions)
         self._ngrams = _NgramIndex(vocabulary)
-        # Per distinct syllable: its lower-cased form, its ids in the n-gram index and the summed
-        # weights of its own features at every window offset (text repeats syllables a lot).
-        self._token_cache: dict[str, tuple[str, int, int, np.ndarray]] = {}
+        # Per distinct syllable: its lower-cased form, its ids in the n-gram index and the row of
+        # ``_local_table`` that holds the summed weights of its own features at every window
+        # offset (text repeats syllables a lot).
+        self._token_cache: dict[str, tuple[str, int, int, int]] = {}
+        self._local_table = np.zeros((4096, 2 * WINDOW + 1, len(LABELS)))
+        self._local_rows = 0
 
     @classmethod
     def load(cls, directory: Path) -> Self:
@@ -477,11 +513,8 @@ class EntityRecognizer:
             return [([], np.empty(0)) for _ in sequences]
         emissions = self.emissions(sequences)
         results: list[tuple[list[str], np.ndarray]] = [([], np.empty(0))] * len(sequences)
-        # Sequences of similar length are decoded together, so short ones do not wait through
-        # the steps of a long one.
-        order = np.argsort(lengths, kind="stable")
         starts = np.concatenate([[0], np.cumsum(lengths)])
-        for group in np.array_split(order, max(1, len(order) // 64)):
+        for group in _decoding_groups(lengths):
             group_lengths = lengths[group]
             if not group_lengths.max():
                 continue
@@ -515,15 +548,18 @@ class EntityRecognizer:
         emissions = np.zeros((total, len(LABELS)))
         if not total:
             return emissions
-        cache = self._token_cache
-        if len(cache) > 200_000:
-            cache.clear()
+        if len(self._token_cache) > _MAX_CACHED_TOKENS:
+            self._token_cache.clear()
+            self._local_rows = 0
+        cached = self._token_cache.get
         entries = [
-            cache[token] if token in cache else self._cache_token(token)
+            cached(token) or self._cache_token(token)
             for sequence in sequences
             for token in sequence
         ]
-        local = np.stack([entry[3] for entry in entries])
+        local = self._local_table[
+            np.fromiter((entry[3] for entry in entries), dtype=np.int64, count=total)
+        ]
         sequence_ids = np.repeat(np.arange(len(sequences)), lengths)
         for offset in _OFFSET_TAGS:
             # Token i sends its offset-``offset`` contribution to token i + offset, when both
@@ -549,47 +585,60 @@ class EntityRecognizer:
 
         vocabulary = self._vocabulary
         missing = self._missing
+        targets_list: list[int] = []
         ids: list[int] = []
-        starts: list[int] = []
+        matched: list[int] = []
         position = 0
         for sequence, length in zip(sequences, lengths, strict=True):
             lowered = [entry[0] for entry in entries[position : position + length]]
+            for index, feature in sparse_sequence_level_features(sequence, lowered, self.gazetteer):
+                targets_list.append(position + index)
+                ids.append(vocabulary.get(feature, missing))
+                if feature[1] == "=" and feature[0] == "g":
+                    matched.append(position + index)
             position += length
-            for row in sequence_level_features(sequence, lowered, self.gazetteer):
-                starts.append(len(ids))
-                ids.extend([vocabulary.get(feature, missing) for feature in row])
-        emissions += np.add.reduceat(
-            self._state_weights[np.asarray(ids, dtype=np.int64)], np.asarray(starts), axis=0
-        )
+        unmatched = np.ones(total, dtype=bool)
+        unmatched[matched] = False
+        emissions[unmatched] += self._state_weights[vocabulary.get(NO_GAZETTEER_MATCH, missing)]
+        targets = np.asarray(targets_list, dtype=np.int64)
+        weights = self._state_weights[ids]
+        for label in range(len(LABELS)):
+            emissions[:, label] += np.bincount(targets, weights[:, label], minlength=total)
         return emissions
 
-    def _cache_token(self, token: str) -> tuple[str, int, int, np.ndarray]:
-        contributions = np.zeros((2 * WINDOW + 1, len(LABELS)), dtype=np.float32)
+    def _cache_token(self, token: str) -> tuple[str, int, int, int]:
+        row = self._local_rows
+        if row == len(self._local_table):
+            grown = np.zeros((2 * len(self._local_table), *self._local_table.shape[1:]))
+            grown[:row] = self._local_table
+            self._local_table = grown
+        contributions = self._local_table[row]
+        contributions[:] = 0.0
         for offset, feature in windowed_local_features(token, self.tables):
             index = self._vocabulary.get(feature)
             if index is not None:
                 contributions[offset + WINDOW] += self._state_weights[index]
+        self._local_rows = row + 1
         lowered = token.lower()
-        entry = (lowered, *self._ngrams.ids(lowered, shape(token)), contributions)
+        entry = (lowered, *self._ngrams.ids(lowered, shape(token)), row)
         self._token_cache[token] = entry
         return entry
 
     def _viterbi(self, emissions: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         n_sequences, n_steps, _ = emissions.shape
-        score = emissions[:, 0].copy()
+        scores = np.empty_like(emissions)
+        scores[:, 0] = emissions[:, 0]
         back = np.zeros((n_sequences, n_steps, len(LABELS)), dtype=np.int64)
-        finals = score.copy()
         for step in range(1, n_steps):
-            candidates = score[:, :, None] + self._transitions
+            candidates = scores[:, step - 1, :, None] + self._transitions
             back[:, step] = candidates.argmax(axis=1)
-            score = candidates.max(axis=1) + emissions[:, step]
-            ends_here = lengths == step + 1
-            finals[ends_here] = score[ends_here]
-        best = np.zeros((n_sequences, n_steps), dtype=np.int64)
+            scores[:, step] = candidates.max(axis=1) + emissions[:, step]
         rows = np.arange(n_sequences)
-        current = finals.argmax(axis=1)
+        final = scores[rows, lengths - 1].argmax(axis=1)
+        best = np.zeros((n_sequences, n_steps), dtype=np.int64)
+        current = final
         for step in range(n_steps - 1, -1, -1):
-            current = np.where(lengths == step + 1, finals.argmax(axis=1), current)
+            current = np.where(lengths == step + 1, final, current)
             best[:, step] = current
             if step:
                 current = back[rows, step, current]
@@ -619,6 +668,24 @@ class EntityRecognizer:
         marginals = forward * backward
         marginals /= marginals.sum(axis=2, keepdims=True)
         return marginals
+
+
+# Padded cells (sequences × steps) decoded at once: one group keeps numpy's per-step overhead
+# to the longest sequence, while a bound keeps a long document from padding every short one.
+_MAX_GROUP_CELLS = 1 << 12
+
+
+def _decoding_groups(lengths: np.ndarray) -> list[np.ndarray]:
+    """Sequence indices in groups of similar length, longest first."""
+    order = np.argsort(-lengths, kind="stable")
+    groups: list[np.ndarray] = []
+    begin = 0
+    while begin < len(order):
+        longest = max(int(lengths[order[begin]]), 1)
+        size = max(1, _MAX_GROUP_CELLS // longest)
+        groups.append(order[begin : begin + size])
+        begin += size
+    return groups
 
 
 class _NgramIndex:

@@ -7,7 +7,7 @@ import math
 import re
 import unicodedata
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
@@ -25,11 +25,22 @@ MAX_PHRASE_SYLLABLES = 3
 # ends a phrase.
 _PIECE = re.compile(r"\w+|[^\w\s]+")
 # Syllables that join words but never begin or end a content phrase ("của các", "đã được").
-_FUNCTION_SYLLABLES = """
-và của các những là được bị đã đang sẽ với thì mà rằng cho để từ tại ở trong theo về
-đến khi cũng như nhưng hay hoặc này đó ấy kia rất một có
+# Phrases bordered by them are kept out of the table unless they are stopwords themselves
+# ("có thể", "cho biết"), which are then recognised whole and dropped.
+_NON_INITIAL_SYLLABLES = """
+và của các những là được bị đã đang sẽ với thì mà rằng để từ tại ở trong về đến khi cũng
+như nhưng hay hoặc này đó ấy kia rất một trên dưới nhằm giữa mỗi
 """
-EDGE_FUNCTION_SYLLABLES = frozenset(_FUNCTION_SYLLABLES.split())
+_NON_FINAL_SYLLABLES = _NON_INITIAL_SYLLABLES + " cho có theo vào ra lên xuống sau trước tới"
+NON_INITIAL_SYLLABLES = frozenset(_NON_INITIAL_SYLLABLES.split())
+NON_FINAL_SYLLABLES = frozenset(_NON_FINAL_SYLLABLES.split())
+
+
+def has_function_edge(key: tuple[str, ...]) -> bool:
+    """Whether a phrase starts or ends with a syllable that only joins words."""
+    return key[0] in NON_INITIAL_SYLLABLES or key[-1] in NON_FINAL_SYLLABLES
+
+
 # Nouns that name the kind of place or body a following proper name is: "đường" + "Nguyễn Hữu
 # Cảnh" is kept as one phrase, as a reader would quote it.
 HEAD_WORDS = frozenset(
@@ -179,14 +190,15 @@ class PhraseSegmenter:
     def _extend_organisation(self, lowered: list[str], syllables: list[str], end: int) -> int:
         """Extend an organisation's name over the lower-case table phrases that follow it,
         starting with one that joins its last capitalised syllable ("Giao" + "thông")."""
-        for size in (3, 2):
+        # Two-syllable words first: "giao thông" + "vận tải" rather than "giao thông vận".
+        for size in (2, 3):
             if tuple(lowered[end - 1 : end - 1 + size]) in self.phrases and all(
                 syllable.islower() for syllable in syllables[end : end - 1 + size]
             ):
                 end += size - 1
                 break
         while end < len(lowered):
-            for size in (3, 2):
+            for size in (2, 3):
                 candidate = syllables[end : end + size]
                 if (
                     len(candidate) == size
@@ -265,9 +277,7 @@ def is_candidate(unit: Unit, stopwords: frozenset[str]) -> bool:
         return False
     if all(syllable in stopwords for syllable in unit.key):
         return False
-    if not unit.proper and (
-        unit.key[0] in EDGE_FUNCTION_SYLLABLES or unit.key[-1] in EDGE_FUNCTION_SYLLABLES
-    ):
+    if not unit.proper and len(unit.key) > 1 and has_function_edge(unit.key):
         return False
     return len(phrase) >= 2
 
@@ -325,11 +335,7 @@ class KeywordExtractor:
         if not len(entries) == len(document_frequency) == len(cohesion):
             raise ModelLoadError(f"{table_path}: table columns differ in length")
         keys = [tuple(entry.split(" ")) for entry in entries]
-        stopwords = frozenset(
-            unicodedata.normalize("NFC", line.strip().lower())
-            for line in stopword_lines
-            if line.strip() and not line.startswith("#")
-        )
+        stopwords = parse_stopwords(stopword_lines)
         return cls(
             name=description["name"],
             version=description["version"],
@@ -389,6 +395,19 @@ class KeywordExtractor:
         scored.sort(key=lambda item: (-item[0], item[1]))
         best = scored[0][0]
         return [Keyword(surface, round(weight / best, 4)) for weight, _, surface in scored[:limit]]
+
+
+def parse_stopwords(lines: Iterable[str]) -> frozenset[str]:
+    """One word or phrase a line, lower case; blank lines and "#" comments skipped."""
+    return frozenset(
+        unicodedata.normalize("NFC", line.strip().lower())
+        for line in lines
+        if line.strip() and not line.startswith("#")
+    )
+
+
+def read_stopwords(path: Path) -> frozenset[str]:
+    return parse_stopwords(path.read_text(encoding="utf-8").splitlines())
 
 
 def _read_description(path: Path) -> dict:

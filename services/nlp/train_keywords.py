@@ -21,6 +21,8 @@ from services.nlp.keywords import (
     KeywordExtractor,
     PhraseSegmenter,
     _chunks,
+    has_function_edge,
+    read_stopwords,
 )
 
 KEYWORD_MODEL_NAME = "langnghe-keywords-vi-vntc-phrases"
@@ -50,9 +52,10 @@ def _word_like(syllable: str) -> bool:
     return syllable.isalpha()
 
 
-def collocations(texts: list[str]) -> dict[tuple[str, ...], float]:
+def collocations(texts: list[str], stopwords: frozenset[str]) -> dict[tuple[str, ...], float]:
     """Syllable bigrams and trigrams that behave as one word: seen at least MIN_PHRASE_COUNT
-    times, with normalised PMI of at least MIN_NPMI between every split of them."""
+    times, with normalised PMI of at least MIN_NPMI between every split of them, and not
+    bordered by a function syllable (unless the whole is a stopword, to be dropped whole)."""
     unigrams: Counter[str] = Counter()
     bigrams: Counter[tuple[str, str]] = Counter()
     for chunk in _lowered_chunks(texts):
@@ -76,7 +79,7 @@ def collocations(texts: list[str]) -> dict[tuple[str, ...], float]:
     for (first, second), count in bigrams.items():
         if count >= MIN_PHRASE_COUNT and _word_like(first) and _word_like(second):
             score = npmi(count, unigrams[first], unigrams[second])
-            if score >= MIN_NPMI:
+            if score >= MIN_NPMI and admissible((first, second), stopwords):
                 phrases[first, second] = score
     for (first, second, third), count in trigrams.items():
         if count < MIN_PHRASE_COUNT or not all(map(_word_like, (first, second, third))):
@@ -85,9 +88,13 @@ def collocations(texts: list[str]) -> dict[tuple[str, ...], float]:
             npmi(count, bigrams[first, second], unigrams[third]),
             npmi(count, unigrams[first], bigrams[second, third]),
         )
-        if score >= MIN_NPMI:
+        if score >= MIN_NPMI and admissible((first, second, third), stopwords):
             phrases[first, second, third] = score
     return phrases
+
+
+def admissible(key: tuple[str, ...], stopwords: frozenset[str]) -> bool:
+    return not has_function_edge(key) or " ".join(key) in stopwords
 
 
 def train_keywords(args: argparse.Namespace) -> dict[str, object]:
@@ -96,7 +103,10 @@ def train_keywords(args: argparse.Namespace) -> dict[str, object]:
     started = time.perf_counter()
     texts = read_vntc(args.data / "topic" / "vntc" / "train.jsonl.gz")
     # Rounded as stored, so the document frequencies come from the very cuts served.
-    phrases = {key: float(np.float16(value)) for key, value in collocations(texts).items()}
+    stopwords = read_stopwords(args.out / STOPWORDS_FILE)
+    phrases = {
+        key: float(np.float16(value)) for key, value in collocations(texts, stopwords).items()
+    }
     segmenter = PhraseSegmenter(phrases)
     document_frequency: Counter[tuple[str, ...]] = Counter()
     for text in texts:
@@ -122,8 +132,6 @@ def train_keywords(args: argparse.Namespace) -> dict[str, object]:
             "n_documents": np.asarray(len(texts), dtype=np.int64),
         },
     )
-    if not (args.out / STOPWORDS_FILE).is_file():
-        raise FileNotFoundError(f"{args.out / STOPWORDS_FILE} (hand-written, committed) is missing")
     description = {
         "format_version": FORMAT_VERSION,
         "task": "keywords",

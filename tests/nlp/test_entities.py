@@ -275,12 +275,13 @@ def test_numpy_decoder_matches_crfsuite(tmp_path: Path) -> None:
         tmp_path, crf=crf, tables=tables, gazetteer=gazetteer, write_npz=write_npz, training={}
     )
     recognizer = EntityRecognizer.load(tmp_path)
-    probes = [tokens for tokens, _ in data] + [
-        "Bà Lê Thị Hoa làm việc tại Sở Xây dựng Đà Nẵng .".split(),
-        "Mưa lớn ở Huế và Quận 3 , ông Trần Minh nói .".split(),
-        "không có ai cả".split(),
-        ["Hà"],
-    ]
+    unseen = (
+        "Bà Lê Thị Hoa làm việc tại Sở Xây dựng Đà Nẵng .",
+        "Mưa lớn ở Huế và Quận 3 , ông Trần Minh nói .",
+        "không có ai cả",
+        "Hà",
+    )
+    probes = [tokens for tokens, _ in data] + [[t.text for t in tokenize(s)] for s in unseen]
     ours = recognizer.tag_sequences(probes)
     theirs = crf.predict([sequence_features(tokens, tables, gazetteer) for tokens in probes])
     assert [labels for labels, _ in ours] == [list(labels) for labels in theirs]
