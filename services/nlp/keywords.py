@@ -24,6 +24,9 @@ MAX_PHRASE_SYLLABLES = 3
 # Every run of word characters is a syllable; anything else but spaces (punctuation, symbols)
 # ends a phrase.
 _PIECE = re.compile(r"\w+|[^\w\s]+")
+_DIGIT = re.compile(r"\d")
+# Distinct units whose candidacy is remembered; past this the memo starts again.
+_MAX_REMEMBERED_UNITS = 100_000
 # Syllables that join words but never begin or end a content phrase ("của các", "đã được").
 # Phrases bordered by them are kept out of the table unless they are stopwords themselves
 # ("có thể", "cho biết"), which are then recognised whole and dropped.
@@ -273,7 +276,7 @@ def is_candidate(unit: Unit, stopwords: frozenset[str]) -> bool:
     """Whether a unit can be a key phrase at all: not a stopword, not made of stopwords, not a
     number, not bordered by a function syllable."""
     phrase = " ".join(unit.key)
-    if phrase in stopwords or any(character.isdigit() for character in phrase):
+    if phrase in stopwords or _DIGIT.search(phrase):
         return False
     if all(syllable in stopwords for syllable in unit.key):
         return False
@@ -303,6 +306,7 @@ class KeywordExtractor:
         self.stopwords = stopwords
         self._document_frequency = document_frequency
         self._n_documents = n_documents
+        self._candidates: dict[tuple[tuple[str, ...], bool], bool] = {}
 
     @classmethod
     def load(cls, directory: Path) -> Self:
@@ -375,7 +379,13 @@ class KeywordExtractor:
         total = 0
         for unit, position in self.segmenter.units(text):
             total = position + len(unit.key)
-            if not is_candidate(unit, self.stopwords):
+            memo_key = (unit.key, unit.proper)
+            candidate = self._candidates.get(memo_key)
+            if candidate is None:
+                if len(self._candidates) > _MAX_REMEMBERED_UNITS:
+                    self._candidates.clear()
+                candidate = self._candidates[memo_key] = is_candidate(unit, self.stopwords)
+            if not candidate:
                 continue
             counts[unit.key] = counts.get(unit.key, 0) + 1
             first_seen.setdefault(unit.key, (position, unit.surface))
