@@ -36,7 +36,7 @@ GAZETTEER_FOLDS = 5
 TUNING_FRACTION = 0.1
 # (c1, c2): L1 and L2 strengths of crfsuite's L-BFGS. L1 also prunes features, which keeps the
 # exported table small.
-CRF_GRID: tuple[tuple[float, float], ...] = ((0.05, 0.01), (0.15, 0.01), (0.05, 0.05))
+CRF_GRID: tuple[tuple[float, float], ...] = ((0.05, 0.01), (0.1, 0.1), (0.05, 0.3))
 MAX_ITERATIONS = 100
 # Syllables seen fewer times than this in VNTC get no table entry (they read as "unk").
 MIN_SYLLABLE_COUNT = 3
