@@ -14,6 +14,8 @@ from langnghe.nlp.v1 import nlp_pb2
 from services.nlp import localities, sectors
 from services.nlp.classifiers import TaskHeads
 from services.nlp.encoder import SentenceEncoder
+from services.nlp.entities import EntityRecognizer as CrfEntityRecognizer
+from services.nlp.keywords import KeywordExtractor as PhraseKeywordExtractor
 from services.nlp.language import LanguageDetector, LanguageGuess
 from services.nlp.settings import NlpSettings
 
@@ -481,6 +483,8 @@ def load_analyzer(settings: NlpSettings) -> Analyzer:
         encoder=encoder,
         language=LanguageDetector.load(),
         heads=[TaskHeads.load(settings.models_dir / "heads")],
+        entities=CrfEntityRecognizer.load(settings.models_dir / "entities"),
+        keywords=PhraseKeywordExtractor.load(settings.models_dir / "keywords"),
         localities=localities.LocalityResolver.load(settings.localities_dir),
         sectors=sectors.SectorScorer(
             sectors.SectorTaxonomy.load(settings.sectors_taxonomy), encoder

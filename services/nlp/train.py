@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from services.common.text import strip_marks
+from services.nlp import train_entities, train_keywords
 from services.nlp.classifiers import (
     FORMAT_VERSION,
     MODEL_FILE,
@@ -558,6 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="reuse heads a failed run of these settings fitted"
     )
     heads.set_defaults(run=train_heads)
+    train_entities.add_parser(commands)
+    train_keywords.add_parser(commands)
     return parser
 
 

@@ -111,6 +111,8 @@ def test_model_list_names_every_loaded_model(analyzer: Analyzer) -> None:
         "embedding",
         "language",
         "sentiment+toxicity+emotion+topic",
+        "entities",
+        "keywords",
         "localities",
         "sectors",
     ]
@@ -163,3 +165,25 @@ def test_localities_and_sectors_come_out_of_the_analysis(analyzer: Analyzer) -> 
     assert ward.span.field == nlp_pb2.TEXT_FIELD_TEXT
     assert analysis.sectors[0].label == "flooding"
     assert list(analysis.sectors) == sorted(analysis.sectors, key=lambda s: -s.probability)
+
+
+def test_entities_and_keywords_point_into_the_input(analyzer: Analyzer) -> None:
+    title = "Sở Giao thông vận tải cấm xe tải vào trung tâm"
+    text = (
+        "Từ tuần sau, Sở Giao thông vận tải TP.HCM cấm xe tải lưu thông trên đường Điện Biên Phủ "
+        "vào giờ cao điểm để giảm ùn tắc, ông Nguyễn Văn Minh cho biết."
+    )
+    (analysis,) = analyzer.analyze([nlp_pb2.TextInput(id="a", title=title, text=text)])
+    for entity in analysis.entities:
+        source = title if entity.span.field == nlp_pb2.TEXT_FIELD_TITLE else text
+        assert source[entity.span.start : entity.span.end] == entity.text
+        assert 0 < entity.score <= 1
+    found = {(e.type, e.text) for e in analysis.entities}
+    assert (nlp_pb2.ENTITY_TYPE_PER, "Nguyễn Văn Minh") in found
+    assert any(t == nlp_pb2.ENTITY_TYPE_ORG and "Sở Giao thông vận tải" in s for t, s in found)
+    phrases = [k.phrase.lower() for k in analysis.keywords]
+    assert phrases
+    assert any("xe tải" in p or "ùn tắc" in p for p in phrases)
+    assert [k.score for k in analysis.keywords] == sorted(
+        (k.score for k in analysis.keywords), reverse=True
+    )

@@ -128,6 +128,8 @@ async def test_model_info_names_every_loaded_model(nlp: nlp_pb2_grpc.NlpServiceS
         "embedding",
         "language",
         "sentiment+toxicity+emotion+topic",
+        "entities",
+        "keywords",
         "localities",
         "sectors",
     ]
@@ -314,6 +316,8 @@ def test_serves_with_no_network(served_encoder_dir: Path) -> None:
             "embedding",
             "language",
             "sentiment+toxicity+emotion+topic",
+            "entities",
+            "keywords",
             "localities",
             "sectors",
         ],
