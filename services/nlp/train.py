@@ -55,6 +55,8 @@ FOLDED_COPY_FRACTION = 0.15
 # standardised embedding block against the l2-normalised n-gram block; "class_weight"
 # "balanced" weighs classes inversely to their frequency (macro-F1 rewards rare classes).
 GRIDS: dict[str, list[dict[str, object]]] = {
+    # "aivivn_weight" 0.5 (AIVIVN rows count half) scored 0.8637 on dev before offsets against
+    # 0.8629, and 0.8691 after offsets against 0.8698: no gain, so every row counts once.
     "sentiment": [
         {"C": 10.0, "alpha": 0.1, "class_weight": None},
     ],
