@@ -71,8 +71,9 @@ class CorpusSpec:
     label_field: str
     splits: tuple[str, ...]  # "train", "dev", "test" files present
     compressed: bool = False
-    # Posts are embedded from up to 256 tokens; news articles from their title and lead.
-    max_tokens: int = 256
+    # Every text is embedded as the service embeds it: from its first 128 tokens
+    # (NlpSettings.encoder_max_tokens), i.e. a whole post, or an article's title and lead.
+    max_tokens: int = 128
 
 
 SPECS = (
@@ -93,7 +94,6 @@ SPECS = (
         "topic",
         ("train", "test"),
         compressed=True,
-        max_tokens=128,
     ),
 )
 

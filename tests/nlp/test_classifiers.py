@@ -12,7 +12,13 @@ import pytest
 
 from services.common.text import strip_marks
 from services.nlp.build_encoder import build
-from services.nlp.classifiers import MODEL_FILE, TASK_LABELS, ModelLoadError, TaskHeads
+from services.nlp.classifiers import (
+    MODEL_FILE,
+    TASK_LABELS,
+    ModelLoadError,
+    TaskHeads,
+    ngram_lead,
+)
 from services.nlp.encoder import SentenceEncoder
 from services.nlp.settings import MODELS_DIR, NlpSettings
 
@@ -127,6 +133,35 @@ def test_teencode_reads_like_the_spelled_out_post(
 def test_topic_of_obvious_articles(heads: TaskHeads, encoder: SentenceEncoder) -> None:
     result = predict(heads, encoder, list(TOPIC_ARTICLES.values()))["topic"]
     assert [s.label for s in result] == list(TOPIC_ARTICLES)
+
+
+def test_topic_of_articles_without_marks(heads: TaskHeads, encoder: SentenceEncoder) -> None:
+    texts = [strip_marks(text) for text in TOPIC_ARTICLES.values()]
+    assert texts[0].startswith("Doi tuyen bong da")
+    result = predict(heads, encoder, texts)["topic"]
+    assert [s.label for s in result] == list(TOPIC_ARTICLES)
+
+
+def test_ngram_lead_cuts_long_texts_between_words() -> None:
+    assert ngram_lead("mưa to ngập đường", 100) == "mưa to ngập đường"
+    assert ngram_lead("mưa to ngập đường", 9) == "mưa to"
+    assert ngram_lead("mưa to ngập đường", 7) == "mưa to"
+    assert ngram_lead("mưa\nto ngập", 5) == "mưa"
+    # One word longer than the cap is cut inside: there is no boundary to cut at.
+    assert ngram_lead("x" * 20, 8) == "x" * 8
+
+
+def test_long_article_is_read_up_to_the_cap(heads: TaskHeads, encoder: SentenceEncoder) -> None:
+    article = TOPIC_ARTICLES["sports"]
+    padded = article + " " + "Trận đấu diễn ra trên sân vận động quốc gia. " * 200
+    assert len(padded) > heads.ngram_max_chars
+    lead = ngram_lead(padded, heads.ngram_max_chars)
+    embeddings = encoder.encode([padded, padded])
+    with_tail, lead_only = (
+        heads.predict([text], embeddings[:1])["topic"][0] for text in (padded, lead)
+    )
+    assert with_tail == lead_only
+    assert with_tail.label == "sports"
 
 
 def test_emotion_of_obvious_posts(heads: TaskHeads, encoder: SentenceEncoder) -> None:
