@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 from litestar import Litestar, Request
 from litestar.datastructures import State
 from litestar.types import Scope
@@ -206,6 +207,11 @@ def create_app(settings: GatewaySettings) -> Litestar:
     )
 
     class GraphQLController(controller):
+        def encode_json(self, data: object) -> bytes:
+            # msgspec (Litestar's own encoder) rather than json.dumps: the answer is plain JSON
+            # data, and a page of 100 documents is tens of kilobytes of it.
+            return msgspec.json.encode(data)
+
         async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
             """Admit a WebSocket whose connection_init payload carries a valid API key."""
             params = context.connection_params or {}

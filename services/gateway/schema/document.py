@@ -3,6 +3,7 @@
 from collections.abc import Iterable
 from datetime import datetime
 from enum import Enum
+from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any, Self
 from zoneinfo import ZoneInfo
 
@@ -124,16 +125,14 @@ class Document(relay.Node):
         description="The version of the model set that analysed the document."
     )
     analyzed_at: datetime | None
-    story_id: strawberry.Private[ObjectId | None]
-
-    @strawberry.field(
-        description="The story this document tells, with its copies and versions across "
-        "outlets; null for documents submitted directly."
+    # Made with the document rather than by a resolver: a resolver runs Strawberry's general
+    # resolver path once for every document of a page.
+    story: Annotated["Story", strawberry.lazy("services.gateway.schema.story")] | None = (
+        strawberry.field(
+            description="The story this document tells, with its copies and versions across "
+            "outlets; null for documents submitted directly."
+        )
     )
-    def story(self) -> Annotated["Story", strawberry.lazy("services.gateway.schema.story")] | None:
-        from services.gateway.schema.story import Story
-
-        return Story(id=str(self.story_id)) if self.story_id else None
 
     @strawberry.field(
         description="The L2-normalised sentence embedding (384 numbers, float16 precision), for "
@@ -149,22 +148,23 @@ class Document(relay.Node):
     def from_record(cls, record: dict[str, Any]) -> Self:
         sentiment = record.get("sentiment")
         language, confidence = findings.language_of(record)
+        story_id = record.get("story_id")
         return cls(
-            story_id=record.get("story_id"),
+            story=_story_type()(id=str(story_id)) if story_id else None,
             id=str(record["_id"]),
             title=record.get("title", ""),
             text=record["text"],
             url=record.get("url"),
             published_at=record.get("published_at"),
             created_at=record["created_at"],
-            source_kind=SourceKind(record.get("source_kind", "manual")),
+            source_kind=findings.member(SourceKind, record.get("source_kind", "manual")),
             outlet=record.get("outlet", ""),
             language=language,
             language_confidence=confidence,
-            analysis_state=AnalysisState(record["analysis_state"]),
+            analysis_state=findings.member(AnalysisState, record["analysis_state"]),
             sentiment=(
                 Sentiment(
-                    label=SentimentLabel(sentiment["label"]),
+                    label=findings.member(SentimentLabel, sentiment["label"]),
                     score=sentiment["score"],
                     negative=sentiment["negative"],
                     neutral=sentiment["neutral"],
@@ -202,6 +202,14 @@ class Document(relay.Node):
             missing = [n for n, node in zip(node_ids, nodes, strict=True) if node is None]
             raise ValueError(f"no document with id {', '.join(missing)}")
         return nodes
+
+
+@cache
+def _story_type() -> type["Story"]:
+    # story.py imports this module, so Story is reached once both are loaded.
+    from services.gateway.schema.story import Story
+
+    return Story
 
 
 @strawberry.type(name="DocumentConnection")

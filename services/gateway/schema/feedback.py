@@ -125,7 +125,7 @@ class Feedback(relay.Node):
             ward_code=ward,
             submitted_at=record.get("published_at"),
             received_at=record["created_at"],
-            analysis_state=AnalysisState(record["analysis_state"]),
+            analysis_state=findings.member(AnalysisState, record["analysis_state"]),
             sentiment=sentiment,
             toxicity=findings.classification(
                 Toxicity, findings.ToxicityLabel, record.get("toxicity")

@@ -78,9 +78,17 @@ class TextField(Enum):
 
 def known[E: Enum](enum: type[E], value: Any) -> E | None:
     try:
-        return enum(value)
-    except ValueError:
+        # The enum's own value map: a dict lookup, where calling the enum costs a microsecond
+        # or two, several times for every document of a page.
+        return enum._value2member_map_.get(value)
+    except TypeError:  # unhashable: no member has it
         return None
+
+
+def member[E: Enum](enum: type[E], value: Any) -> E:
+    """``enum(value)``, quicker for the values that exist; ValueError for others as before."""
+    found = known(enum, value)
+    return enum(value) if found is None else found
 
 
 @strawberry.type(description="One label's probability.")

@@ -6,6 +6,7 @@ queries per item (N+1). A loader caches for the request only, so nothing outlive
 """
 
 from collections import defaultdict
+from functools import cached_property
 from typing import Any
 
 from bson import ObjectId
@@ -15,16 +16,31 @@ from services.gateway.repository import DocumentRepository
 
 
 class Loaders:
+    """Each loader is made on first use: most requests need one of them or none."""
+
     def __init__(self, documents: DocumentRepository) -> None:
         self._documents = documents
-        self.document = DataLoader[ObjectId, dict[str, Any] | None](self._load_documents)
-        self.story_exists = DataLoader[ObjectId, bool](self._load_story_exists)
-        self.story_count = DataLoader[ObjectId, int](self._load_story_counts)
+
+    @cached_property
+    def document(self) -> DataLoader[ObjectId, dict[str, Any] | None]:
+        return DataLoader(self._load_documents)
+
+    @cached_property
+    def story_exists(self) -> DataLoader[ObjectId, bool]:
+        return DataLoader(self._load_story_exists)
+
+    @cached_property
+    def story_count(self) -> DataLoader[ObjectId, int]:
+        return DataLoader(self._load_story_counts)
+
+    @cached_property
+    def story_page(self) -> DataLoader[tuple[ObjectId, int], list[dict[str, Any]]]:
         # Keyed by (story id, page size): one query per page size asked for in the request.
-        self.story_page = DataLoader[tuple[ObjectId, int], list[dict[str, Any]]](
-            self._load_story_pages
-        )
-        self.by_external_key = DataLoader[str, dict[str, Any] | None](self._load_external)
+        return DataLoader(self._load_story_pages)
+
+    @cached_property
+    def by_external_key(self) -> DataLoader[str, dict[str, Any] | None]:
+        return DataLoader(self._load_external)
 
     async def _load_documents(self, ids: list[ObjectId]) -> list[dict[str, Any] | None]:
         found = await self._documents.get_many(list(set(ids)))

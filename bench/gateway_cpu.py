@@ -1,0 +1,198 @@
+"""The gateway's own CPU per request, in process: the real app, a real store in another process.
+
+Starts the embedded MongoDB (mongoeco, in memory) as a child process loaded with ``--documents``
+analysed documents (bench/gateway.py's loader), builds the real gateway app
+(``create_app(GatewaySettings(...))``, its lifespan run, logging configured as
+``python -m services.gateway`` does, to /dev/null), makes an API key, and then calls the ASGI
+app directly (no HTTP server, no HTTP client: what is measured is the middleware, auth, the rate
+limiter, GraphQL and the MongoDB driver) with ``--concurrency`` requests in flight. It reports,
+per query, the process's CPU time per request (``time.process_time``; the store runs in its own
+process, so its CPU is not counted), as the median of ``--rounds`` rounds of ``--requests``.
+
+``--profile NAME`` runs one query under cProfile instead and prints the top functions by
+cumulative and by own time.
+
+To compare two versions of the code, run this file from each checkout in turn
+(``cd other && python /path/to/bench/gateway_cpu.py``): it imports the services of the current
+directory.
+"""
+
+import argparse
+import asyncio
+import cProfile
+import io
+import json
+import logging
+import os
+import pstats
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+sys.path.insert(0, os.getcwd())
+
+from services.common.logs import configure_logging
+from services.devstack.processes import ServiceProcess, free_port, tcp_open
+from services.gateway.app import create_app
+from services.gateway.settings import GatewaySettings
+
+FEEDBACK_UNIT = "Cổng 1022 (bench)"
+PAGE = """query Page($first: Int!, $since: DateTime!) {
+  documents(first: $first, filter: {sentiment: NEGATIVE, since: $since}) {
+    edges { cursor node { id title text url publishedAt outlet sourceKind analysisState
+      sentiment { label score } story { id } } }
+    pageInfo { hasNextPage endCursor } } }"""
+LOOKUP = """query Lookup($id: String!) { feedback(externalId: $id) { id analysisState
+  sentiment { label } toxicity { label } sectors { id score } wardCode
+  suggestedUnit { id name match } } }"""
+
+
+def queries(documents: int) -> dict[str, dict]:
+    # Every twentieth document is a feedback of the bench's unit (bench/gateway.py).
+    last_feedback = (documents - 1) // 20 * 20
+    # A window that holds every document, so that the page is always full.
+    since = (datetime.now(UTC) - timedelta(minutes=2 * documents + 60)).isoformat()
+    return {
+        "feedback": {"query": LOOKUP, "variables": {"id": f"fb-{last_feedback}"}},
+        "page20": {"query": PAGE, "variables": {"first": 20, "since": since}},
+        "page100": {"query": PAGE, "variables": {"first": 100, "since": since}},
+    }
+
+
+class AsgiCaller:
+    """POSTs a JSON body to the app as an ASGI server would, and returns status and body."""
+
+    def __init__(self, app, key: str) -> None:
+        self.app = app
+        self.headers = [
+            (b"host", b"bench"),
+            (b"content-type", b"application/json"),
+            (b"authorization", f"Bearer {key}".encode()),
+        ]
+
+    async def post(self, body: bytes) -> tuple[int, bytes]:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/graphql",
+            "raw_path": b"/graphql",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [*self.headers, (b"content-length", str(len(body)).encode())],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8080),
+            "state": {},
+        }
+        sent = False
+        status = 0
+        chunks: list[bytes] = []
+
+        async def receive() -> dict:
+            nonlocal sent
+            if sent:
+                await asyncio.Event().wait()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, send)
+        return status, b"".join(chunks)
+
+
+async def run(caller: AsgiCaller, body: bytes, requests: int, concurrency: int) -> float:
+    """CPU seconds per request for ``requests`` requests, ``concurrency`` at a time."""
+    remaining = iter(range(requests))
+
+    async def worker() -> None:
+        for _ in remaining:
+            status, answer = await caller.post(body)
+            if status != 200 or b'"errors"' in answer:
+                raise RuntimeError(f"{status}: {answer[:300]!r}")
+
+    started = time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return (time.process_time() - started) / requests
+
+
+async def main(quiet: io.TextIOBase) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--documents", type=int, default=400)
+    parser.add_argument("--requests", type=int, default=200, help="per query and round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--profile", choices=["feedback", "page20", "page100"])
+    parser.add_argument("--sort", default="cumulative")
+    parser.add_argument("--callers", help="also print who calls functions matching this")
+    args = parser.parse_args()
+
+    mongo_port = free_port()
+    mongo = ServiceProcess(
+        "mongodb-loaded",
+        "bench.gateway",
+        args=["--serve-mongo", str(mongo_port), str(args.documents)],
+    )
+    await mongo.start()
+    try:
+        await mongo.wait_ready(lambda: tcp_open(mongo_port), 300)
+        settings = GatewaySettings(
+            mongodb_uri=f"mongodb://127.0.0.1:{mongo_port}/langnghe?directConnection=true",
+            ingest_target=f"127.0.0.1:{free_port()}",
+            audit_queries=False,
+            server_timing=True,
+            webhook_delivery=False,
+            log_json=True,
+        )
+        # As the service logs, but to nowhere: the log line's cost counts, not the terminal's.
+        sys.stderr = quiet
+        configure_logging(settings.log_level, True)
+        logging.getLogger("services").setLevel(logging.INFO)
+        app = create_app(settings)
+        async with app.lifespan():
+            key, _ = await app.state.api_keys.create(
+                unit=FEEDBACK_UNIT, scopes=["read", "feedback:write"], rate_per_minute=100_000
+            )
+            caller = AsgiCaller(app, key)
+            bodies = {name: json.dumps(q).encode() for name, q in queries(args.documents).items()}
+            for body in bodies.values():  # warm: connections, caches, the key
+                await run(caller, body, 20, args.concurrency)
+            if args.profile:
+                profile = cProfile.Profile()
+                profile.enable()
+                await run(caller, bodies[args.profile], args.requests, args.concurrency)
+                profile.disable()
+                out = io.StringIO()
+                stats = pstats.Stats(profile, stream=out)
+                stats.sort_stats(args.sort).print_stats(45)
+                if args.callers:
+                    stats.print_callers(args.callers)
+                print(out.getvalue(), file=sys.__stdout__)
+                return
+            rounds: dict[str, list[float]] = {name: [] for name in bodies}
+            for _ in range(args.rounds):
+                for name, body in bodies.items():
+                    rounds[name].append(await run(caller, body, args.requests, args.concurrency))
+            result = {
+                name: {
+                    "cpu_ms_median": round(statistics.median(values) * 1000, 2),
+                    "cpu_ms_rounds": [round(v * 1000, 2) for v in values],
+                }
+                for name, values in rounds.items()
+            }
+            print(json.dumps(result), file=sys.__stdout__, flush=True)
+    finally:
+        await mongo.stop()
+
+
+if __name__ == "__main__":
+    with open(os.devnull, "w") as devnull:
+        asyncio.run(main(devnull))
