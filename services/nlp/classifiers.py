@@ -1,8 +1,6 @@
 """Linear task heads (sentiment, toxicity, emotion, topic) over e5 embeddings and hashed n-grams."""
 
-import hashlib
 import io
-import json
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +9,7 @@ from typing import Self
 
 import numpy as np
 
+from services.nlp.artifacts import ModelLoadError, read_description, read_verified
 from services.nlp.encoder import DIM
 from services.nlp.features import HashedNgramFeaturizer, SparseBatch
 from services.nlp.normalize import normalize
@@ -49,10 +48,6 @@ _NO_EVIDENCE_LABEL = {
     "emotion": "other",
     "topic": "politics_society",
 }
-
-
-class ModelLoadError(RuntimeError):
-    """A model directory is missing, incomplete, corrupt or of an unknown format."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,16 +111,10 @@ class TaskHeads:
         directory = Path(directory)
         description = _read_description(directory / MODEL_FILE)
         weights_path = directory / description["weights_file"]
-        try:
-            weights_bytes = weights_path.read_bytes()
-        except OSError as error:
-            raise ModelLoadError(f"cannot read weights {weights_path}: {error}") from error
-        sha256 = hashlib.sha256(weights_bytes).hexdigest()
-        if sha256 != description["weights_sha256"]:
-            raise ModelLoadError(
-                f"{weights_path} has SHA-256 {sha256}, but {MODEL_FILE} records "
-                f"{description['weights_sha256']}: the file is corrupt or from another model"
-            )
+        weights_bytes = read_verified(
+            weights_path, description["weights_sha256"], what="weights", recorded_in=MODEL_FILE
+        )
+        sha256 = description["weights_sha256"]
         try:
             with np.load(io.BytesIO(weights_bytes), allow_pickle=False) as archive:
                 arrays = {key: archive[key] for key in archive.files}
@@ -277,29 +266,17 @@ def _scores(labels: tuple[str, ...], row: np.ndarray, index: int) -> ClassScores
 
 
 def _read_description(path: Path) -> dict:
-    try:
-        description = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise ModelLoadError(f"task heads description not found: {path}") from error
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelLoadError(f"cannot read task heads description {path}: {error}") from error
-    if not isinstance(description, dict):
-        raise ModelLoadError(f"{path} must hold a JSON object")
-    required = (
-        "format_version",
-        "name",
-        "version",
-        "featurizer",
-        "ngram_max_chars",
-        "tasks",
-        "weights_file",
+    return read_description(
+        path,
+        what="task heads",
+        required=(
+            "name",
+            "version",
+            "featurizer",
+            "ngram_max_chars",
+            "tasks",
+            "weights_file",
+            "weights_sha256",
+        ),
+        format_version=FORMAT_VERSION,
     )
-    missing = [key for key in (*required, "weights_sha256") if key not in description]
-    if missing:
-        raise ModelLoadError(f"{path} lacks {', '.join(missing)}")
-    if description["format_version"] != FORMAT_VERSION:
-        raise ModelLoadError(
-            f"{path} has format_version {description['format_version']}, "
-            f"this code reads {FORMAT_VERSION}"
-        )
-    return description

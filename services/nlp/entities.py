@@ -1,6 +1,5 @@
 """Vietnamese named entities (PER/ORG/LOC/MISC): a syllable CRF decoded with numpy alone."""
 
-import hashlib
 import itertools
 import json
 import re
@@ -14,7 +13,7 @@ from typing import Self
 import numpy as np
 
 from services.common.text import strip_marks
-from services.nlp.classifiers import ModelLoadError
+from services.nlp.artifacts import ModelLoadError, read_description, read_verified
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.json"
@@ -417,16 +416,13 @@ class EntityRecognizer:
         directory = Path(directory)
         description = _read_description(directory / MODEL_FILE)
         weights_path = directory / description["weights_file"]
-        try:
-            weights_bytes = weights_path.read_bytes()
-        except OSError as error:
-            raise ModelLoadError(f"cannot read entity weights {weights_path}: {error}") from error
-        sha256 = hashlib.sha256(weights_bytes).hexdigest()
-        if sha256 != description["weights_sha256"]:
-            raise ModelLoadError(
-                f"{weights_path} has SHA-256 {sha256}, but {MODEL_FILE} records "
-                f"{description['weights_sha256']}: the file is corrupt or from another model"
-            )
+        read_verified(
+            weights_path,
+            description["weights_sha256"],
+            what="entity weights",
+            recorded_in=MODEL_FILE,
+        )
+        sha256 = description["weights_sha256"]
         arrays = _read_weights(weights_path)
         features = _lines(arrays["features"])
         state = arrays["state_weights"].astype(np.float32)
@@ -838,23 +834,12 @@ def encode_lines(lines: Iterable[str]) -> np.ndarray:
 
 
 def _read_description(path: Path) -> dict:
-    try:
-        description = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise ModelLoadError(f"entity model description not found: {path}") from error
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelLoadError(f"cannot read entity model description {path}: {error}") from error
-    if not isinstance(description, dict):
-        raise ModelLoadError(f"{path} must hold a JSON object")
-    required = ("format_version", "name", "version", "labels", "weights_file", "weights_sha256")
-    missing = [key for key in required if key not in description]
-    if missing:
-        raise ModelLoadError(f"{path} lacks {', '.join(missing)}")
-    if description["format_version"] != FORMAT_VERSION:
-        raise ModelLoadError(
-            f"{path} has format_version {description['format_version']}, "
-            f"this code reads {FORMAT_VERSION}"
-        )
+    description = read_description(
+        path,
+        what="entity model",
+        required=("name", "version", "labels", "weights_file", "weights_sha256"),
+        format_version=FORMAT_VERSION,
+    )
     if tuple(description["labels"]) != LABELS:
         raise ModelLoadError(f"{path} has labels {description['labels']}, expected {LABELS}")
     if Path(description["weights_file"]).name != description["weights_file"]:

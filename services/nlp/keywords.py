@@ -1,8 +1,6 @@
 """Key phrases of a Vietnamese text: syllables grouped into words by a learnt phrase table,
 ranked by TF × IDF with title and position boosts; numpy and pure Python only."""
 
-import hashlib
-import json
 import math
 import re
 import unicodedata
@@ -14,7 +12,7 @@ from typing import Self
 
 import numpy as np
 
-from services.nlp.classifiers import ModelLoadError
+from services.nlp.artifacts import ModelLoadError, read_description, read_verified
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.json"
@@ -315,19 +313,16 @@ class KeywordExtractor:
         directory = Path(directory)
         description = _read_description(directory / MODEL_FILE)
         table_path = directory / TABLE_FILE
+        read_verified(
+            table_path, description["table_sha256"], what="keyword table", recorded_in=MODEL_FILE
+        )
+        sha256 = description["table_sha256"]
         try:
-            table_bytes = table_path.read_bytes()
             stopword_lines = (directory / STOPWORDS_FILE).read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as error:
             raise ModelLoadError(
                 f"cannot read keyword model files in {directory}: {error}"
             ) from error
-        sha256 = hashlib.sha256(table_bytes).hexdigest()
-        if sha256 != description["table_sha256"]:
-            raise ModelLoadError(
-                f"{table_path} has SHA-256 {sha256}, but {MODEL_FILE} records "
-                f"{description['table_sha256']}: the file is corrupt or from another model"
-            )
         try:
             with np.load(table_path, allow_pickle=False) as archive:
                 entries = archive["entries"].tobytes().decode("utf-8").split("\n")
@@ -421,24 +416,9 @@ def read_stopwords(path: Path) -> frozenset[str]:
 
 
 def _read_description(path: Path) -> dict:
-    try:
-        description = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise ModelLoadError(f"keyword model description not found: {path}") from error
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelLoadError(f"cannot read keyword model description {path}: {error}") from error
-    if not isinstance(description, dict):
-        raise ModelLoadError(f"{path} must hold a JSON object")
-    missing = [
-        key
-        for key in ("format_version", "name", "version", "table_sha256")
-        if key not in description
-    ]
-    if missing:
-        raise ModelLoadError(f"{path} lacks {', '.join(missing)}")
-    if description["format_version"] != FORMAT_VERSION:
-        raise ModelLoadError(
-            f"{path} has format_version {description['format_version']}, "
-            f"this code reads {FORMAT_VERSION}"
-        )
-    return description
+    return read_description(
+        path,
+        what="keyword model",
+        required=("name", "version", "table_sha256"),
+        format_version=FORMAT_VERSION,
+    )
