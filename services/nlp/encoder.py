@@ -122,6 +122,19 @@ class SentenceEncoder:
         encodings = self._tokenizer.encode_batch_fast([self.prefix + t for t in texts])
         return [e.ids for e in encodings]
 
+    def covered_lengths(self, texts: Sequence[str]) -> list[int]:
+        """How many characters of each text the encoder reads before truncation stops it, so
+        that other evidence can be taken from the same window (an article's title and lead)."""
+        encodings = self._tokenizer.encode_batch([self.prefix + t for t in texts])
+        lengths = []
+        for text, encoding in zip(texts, encodings, strict=True):
+            if len(encoding.ids) < self.max_tokens:
+                lengths.append(len(text))
+                continue
+            end = max((stop for start, stop in encoding.offsets if stop > start), default=0)
+            lengths.append(min(len(text), max(0, end - len(self.prefix))))
+        return lengths
+
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Embeddings of ``texts`` in their order: float32, shape (n, 384), unit L2 norm."""
         if isinstance(texts, str):

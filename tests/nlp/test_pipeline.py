@@ -187,3 +187,22 @@ def test_entities_and_keywords_point_into_the_input(analyzer: Analyzer) -> None:
     assert [k.score for k in analysis.keywords] == sorted(
         (k.score for k in analysis.keywords), reverse=True
     )
+
+
+def test_sector_rules_read_only_what_the_encoder_read(analyzer: Analyzer) -> None:
+    lead = (
+        "Trường tiểu học Lê Văn Tám khai giảng năm học mới với hai phòng học thông minh, "
+        "giáo viên và học sinh hào hứng đón chào ngày đầu tiên đến lớp. "
+    ) * 4
+    tail = "Cuối bài, người viết nhắc lại chuyện ngập nước, triều cường và cống thoát nước. "
+    article = lead + tail * 3
+    encoder = analyzer.components.encoder
+    (covered,) = encoder.covered_lengths([article])
+    assert covered < len(lead), "the lead alone fills the encoder's window"
+    assert encoder.covered_lengths(["Kẹt xe ở Quận 7"]) == [len("Kẹt xe ở Quận 7")]
+    (analysis,) = analyzer.analyze([nlp_pb2.TextInput(id="a", text=article)])
+    sectors = [s.label for s in analysis.sectors]
+    assert sectors[0] == "education"
+    assert "flooding" not in sectors
+    (whole,) = analyzer.analyze([nlp_pb2.TextInput(id="b", text=tail * 3)])
+    assert "flooding" in [s.label for s in whole.sectors], "the tail alone is about flooding"
