@@ -37,6 +37,7 @@ from pymongo.errors import DuplicateKeyError
 from services.common.mongo import DOCUMENTS
 from services.gateway.live import Broadcast, DocumentEvent, TooSlow
 from services.gateway.query_language import QuerySyntaxError, compile_query
+from services.gateway.repository import time_bucket
 
 log = structlog.get_logger(__name__)
 
@@ -203,13 +204,7 @@ class AlertStore:
                 {"$match": match},
                 {
                     "$group": {
-                        "_id": {
-                            "$dateToString": {
-                                "format": "%Y-%m-%dT%H:00:00",
-                                "date": "$created_at",
-                                "timezone": "Asia/Ho_Chi_Minh",
-                            }
-                        },
+                        "_id": time_bucket("hour", VIETNAM.key, field="created_at"),
                         "volume": {"$sum": 1},
                         "negatives": {
                             "$sum": {"$cond": [{"$eq": ["$sentiment.label", "NEGATIVE"]}, 1, 0]}

@@ -100,14 +100,15 @@ class DocumentFilter:
         )
 
 
-def time_bucket(unit: str, timezone: str) -> dict[str, Any]:
-    """The hour or day a document's timeline time falls in, in ``timezone``, as ISO text.
+def time_bucket(unit: str, timezone: str, field: str = "timeline_at") -> dict[str, Any]:
+    """The hour or day a document's ``field`` (its timeline time unless told) falls in, in
+    ``timezone``, as ISO text.
 
     $dateToString rather than $dateTrunc: the embedded test store lacks $dateTrunc with a
     time zone, and both give the same buckets on real MongoDB.
     """
     fmt = "%Y-%m-%dT%H:00:00" if unit == "hour" else "%Y-%m-%dT00:00:00"
-    return {"$dateToString": {"format": fmt, "date": "$timeline_at", "timezone": timezone}}
+    return {"$dateToString": {"format": fmt, "date": f"${field}", "timezone": timezone}}
 
 
 def one_or_any(values: list[Any]) -> Any:
