@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from services.common.text import strip_marks
+from services.common.text import fold_diacritics
 
 # The five tone marks as combining characters (NFD form).
 _TONES = frozenset("\u0300\u0301\u0303\u0309\u0323")
@@ -280,8 +280,5 @@ def normalize(text: str) -> Normalized:
 
 def fold(text: str) -> str:
     """Lower-case, diacritics removed, đ → d: for matching text typed with or without marks."""
-    composed = unicodedata.normalize("NFC", text)
-    stripped = strip_marks(composed)
     # Marks with no precomposed letter (a combining mark after a consonant) survive NFC.
-    stripped = "".join(char for char in stripped if not unicodedata.combining(char))
-    return stripped.lower()
+    return "".join(char for char in fold_diacritics(text) if not unicodedata.combining(char))
