@@ -52,7 +52,7 @@ async def test_submitted_text_is_analysed_and_read_back(graphql: GraphQLClient) 
     tag = marker()
     payload = await submit(
         graphql,
-        text=f"Kẹt xe kéo dài hàng giờ ở cầu Sài Gòn, tài xế mệt mỏi và bực bội {tag}.",
+        text=f"Người dân bức xúc vì kẹt xe kéo dài hàng giờ ở cầu Sài Gòn, quá mệt mỏi {tag}.",
         title="Kẹt xe cầu Sài Gòn",
         url="https://tin-tuc.example.vn/ket-xe-cau-sai-gon",
         publishedAt="2026-11-29T17:30:00+07:00",

@@ -23,7 +23,11 @@ async def test_export_as_csv_and_json_lines(graphql: GraphQLClient, stack: Stack
     url = f"http://127.0.0.1:{stack.ports.gateway}/export"
     async with httpx.AsyncClient(timeout=30, headers=stack.auth_headers) as http:
         as_csv = await http.get(url, params={"format": "csv", "search": tag})
-        as_jsonl = await http.get(url, params={"search": tag, "sentiment": "negative"})
+        rows = list(csv.DictReader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
+        # Filter by the sentiment the model gave the newer text: which label it is belongs to
+        # the nlp tests (the random tag is text too, and moves the score).
+        sentiment = rows[0]["sentiment"] if rows else "NEGATIVE"
+        as_jsonl = await http.get(url, params={"search": tag, "sentiment": sentiment.lower()})
         bad = await http.get(url, params={"format": "xlsx"})
         bad_filter = await http.get(url, params={"sentiment": "buồn"})
     async with httpx.AsyncClient(timeout=30) as anonymous:
@@ -31,7 +35,6 @@ async def test_export_as_csv_and_json_lines(graphql: GraphQLClient, stack: Stack
 
     assert as_csv.status_code == 200
     assert as_csv.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
     assert [r["text"] for r in rows] == [
         f"Rác ùn ứ ở chợ, hôi thối {tag}",
         f"Cầu Ánh Sao sáng đèn trở lại {tag}",
@@ -40,7 +43,7 @@ async def test_export_as_csv_and_json_lines(graphql: GraphQLClient, stack: Stack
     assert rows[0]["sentiment"] in ("NEGATIVE", "NEUTRAL", "POSITIVE")
 
     lines = [json.loads(line) for line in as_jsonl.text.splitlines()]
-    assert all(line["sentiment"] == "NEGATIVE" for line in lines)
+    assert all(line["sentiment"] == sentiment for line in lines)
     assert f"Rác ùn ứ ở chợ, hôi thối {tag}" in [line["text"] for line in lines]
     assert (bad.status_code, bad_filter.status_code, refused.status_code) == (400, 400, 401)
 
