@@ -4,12 +4,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
-from litestar import Litestar, Request
+from litestar import Litestar, Request, Response
+from litestar.background_tasks import BackgroundTasks
 from litestar.datastructures import State
-from litestar.types import Scope
+from litestar.di import Provide
+from litestar.types import Dependencies, Scope
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar import make_graphql_controller
 from strawberry.types.unset import UNSET, UnsetType
@@ -51,6 +53,11 @@ from services.gateway.webhooks import (
     WebhookSender,
     WebhookStore,
 )
+
+
+async def new_graphql_response() -> Response:
+    """The Response a GraphQL request's resolvers and extensions add headers and cookies to."""
+    return Response({}, background=BackgroundTasks([]))
 
 
 def create_app(settings: GatewaySettings) -> Litestar:
@@ -207,6 +214,14 @@ def create_app(settings: GatewaySettings) -> Litestar:
     )
 
     class GraphQLController(controller):
+        # Strawberry provides each request's Response (where resolvers and extensions set
+        # headers) from a plain function that Litestar runs in a worker thread: a thread hop per
+        # request to make an empty object. The same object made on the event loop costs nothing.
+        dependencies: ClassVar[Dependencies] = {
+            **controller.dependencies,
+            "response": Provide(new_graphql_response),
+        }
+
         def encode_json(self, data: object) -> bytes:
             # msgspec (Litestar's own encoder) rather than json.dumps: the answer is plain JSON
             # data, and a page of 100 documents is tens of kilobytes of it.
