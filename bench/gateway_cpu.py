@@ -16,8 +16,9 @@ cumulative and by own time.
 configuration named (``asyncio-h11``, ``uvloop-httptools``, ...) it runs the app under uvicorn in a
 child process, sends the same requests over HTTP/1.1 keep-alive connections (httpx, in this
 process), and reports the server process's CPU time per request (user + system, from
-/proc/PID/stat: HTTP parsing, the event loop and the app, all threads). The configurations take
-turns round by round, so that a change in the machine's load falls on all of them.
+/proc/PID/stat: HTTP parsing, the event loop and the app, all threads). The configurations get
+the same requests at the same time, so that the load from elsewhere falls on all of them alike;
+each also gets its ratio to the first configuration, the median of the rounds' ratios.
 
 To compare two versions of the code, run this file from each checkout in turn
 (``cd other && python /path/to/bench/gateway_cpu.py``): it imports the services of the current
@@ -230,20 +231,30 @@ async def compare_servers(args: argparse.Namespace, mongo_port: int) -> None:
             for body in bodies.values():  # warm: connections, caches, the key
                 await run_http(client, server.pid, body, 20, args.concurrency)
         rounds = {(config, name): [] for config in servers for name in bodies}
-        for number in range(args.rounds):
-            # Alternate which configuration goes first.
-            order = list(servers) if number % 2 == 0 else list(reversed(servers))
+        for _ in range(args.rounds):
             for name, body in bodies.items():
-                for config in order:
-                    server, client = servers[config]
-                    rounds[config, name].append(
-                        await run_http(client, server.pid, body, args.requests, args.concurrency)
+                # All configurations at once, so that each sees the same load from elsewhere.
+                results = await asyncio.gather(
+                    *(
+                        run_http(client, server.pid, body, args.requests, args.concurrency)
+                        for server, client in servers.values()
                     )
+                )
+                for config, seconds in zip(servers, results, strict=True):
+                    rounds[config, name].append(seconds)
+        first = next(iter(servers))
         result = {
             config: {
                 name: {
                     "cpu_ms_median": round(statistics.median(rounds[config, name]) * 1000, 2),
                     "cpu_ms_rounds": [round(v * 1000, 2) for v in rounds[config, name]],
+                    "ratio_to_first": round(
+                        statistics.median(
+                            v / w
+                            for v, w in zip(rounds[config, name], rounds[first, name], strict=True)
+                        ),
+                        3,
+                    ),
                 }
                 for name in bodies
             }
