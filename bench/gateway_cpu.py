@@ -18,7 +18,9 @@ child process, sends the same requests over HTTP/1.1 keep-alive connections (htt
 process), and reports the server process's CPU time per request (user + system, from
 /proc/PID/stat: HTTP parsing, the event loop and the app, all threads). The configurations get
 the same requests at the same time, so that the load from elsewhere falls on all of them alike;
-each also gets its ratio to the first configuration, the median of the rounds' ratios.
+each also gets its ratio to the first configuration, the median of the rounds' ratios. A
+configuration may name another checkout to serve (``asyncio-h11@/path/to/old``), so that two
+versions of the code are measured under the same load.
 
 To compare two versions of the code, run this file from each checkout in turn
 (``cd other && python /path/to/bench/gateway_cpu.py``): it imports the services of the current
@@ -206,13 +208,16 @@ async def compare_servers(args: argparse.Namespace, mongo_port: int) -> None:
     servers: dict[str, tuple[asyncio.subprocess.Process, httpx.AsyncClient]] = {}
     try:
         for config in args.servers.split(","):
-            loop, http = config.split("-")
+            server_config, _, checkout = config.partition("@")
+            loop, http = server_config.split("-")
             port = free_port()
             # This file, not the checkout's copy: the checkout under test may predate this mode.
+            # Its working directory decides which checkout's services it serves.
             server = await asyncio.create_subprocess_exec(
                 sys.executable,
                 THIS_FILE,
                 *("--serve-http", str(port), str(mongo_port), loop, http),
+                cwd=checkout or None,
             )
             servers[config] = (server, None)
             for _ in range(300):
@@ -281,7 +286,7 @@ async def main(quiet: io.TextIOBase) -> None:
     parser.add_argument("--profile-out", help="also save the profile here, for pstats")
     parser.add_argument(
         "--servers",
-        help="compare uvicorn configurations over HTTP, e.g. asyncio-h11,uvloop-httptools",
+        help="compare uvicorn configurations over HTTP, e.g. asyncio-h11@../old,uvloop-httptools",
     )
     args = parser.parse_args()
 
