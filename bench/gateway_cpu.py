@@ -167,6 +167,9 @@ def serve_http(port: int, mongo_port: int, loop: str, http: str) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
+        # The bench's connections idle while the other servers start; uvicorn's 5 s default
+        # would close them under a request now and then.
+        timeout_keep_alive=600,
     )
 
 
@@ -233,6 +236,7 @@ async def compare_servers(args: argparse.Namespace, mongo_port: int) -> None:
                 timeout=30,
             )
             servers[config] = (server, client)
+        for server, client in servers.values():
             for body in bodies.values():  # warm: connections, caches, the key
                 await run_http(client, server.pid, body, 20, args.concurrency)
         rounds = {(config, name): [] for config in servers for name in bodies}
