@@ -216,7 +216,8 @@ def create_app(settings: GatewaySettings) -> Litestar:
     class GraphQLController(controller):
         # Strawberry provides each request's Response (where resolvers and extensions set
         # headers) from a plain function that Litestar runs in a worker thread: a thread hop per
-        # request to make an empty object. The same object made on the event loop costs nothing.
+        # request to make an empty object. The same object made on the event loop needs no thread
+        # (tests/gateway/test_graphql_controller.py keeps it so).
         dependencies: ClassVar[Dependencies] = {
             **controller.dependencies,
             "response": Provide(new_graphql_response),
