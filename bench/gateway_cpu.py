@@ -12,6 +12,16 @@ process, so its CPU is not counted), as the median of ``--rounds`` rounds of ``-
 ``--profile NAME`` runs one query under cProfile instead and prints the top functions by
 cumulative and by own time.
 
+``--servers LOOP-HTTP,...`` measures through a real HTTP server instead: for each uvicorn
+configuration named (``asyncio-h11``, ``uvloop-httptools``, ...) it runs the app under uvicorn in a
+child process, sends the same requests over HTTP/1.1 keep-alive connections (httpx, in this
+process), and reports the server process's CPU time per request (user + system, from
+/proc/PID/stat: HTTP parsing, the event loop and the app, all threads). The configurations get
+the same requests at the same time, so that the load from elsewhere falls on all of them alike;
+each also gets its ratio to the first configuration, the median of the rounds' ratios. A
+configuration may name another checkout to serve (``asyncio-h11@/path/to/old``), so that two
+versions of the code are measured under the same load.
+
 To compare two versions of the code, run this file from each checkout in turn
 (``cd other && python /path/to/bench/gateway_cpu.py``): it imports the services of the current
 directory.
@@ -30,14 +40,19 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
+
 sys.path.insert(0, os.getcwd())
 
 from services.common.logs import configure_logging
-from services.devstack.processes import ServiceProcess, free_port, tcp_open
+from services.common.mongo import connect, database
+from services.devstack.processes import ServiceProcess, free_port, http_ready, tcp_open
 from services.gateway.app import create_app
+from services.gateway.auth import ApiKeyStore
 from services.gateway.settings import GatewaySettings
 
 FEEDBACK_UNIT = "Cổng 1022 (bench)"
+THIS_FILE = os.path.abspath(__file__)
 PAGE = """query Page($first: Int!, $since: DateTime!) {
   documents(first: $first, filter: {sentiment: NEGATIVE, since: $since}) {
     edges { cursor node { id title text url publishedAt outlet sourceKind analysisState
@@ -124,6 +139,145 @@ async def run(caller: AsgiCaller, body: bytes, requests: int, concurrency: int) 
     return (time.process_time() - started) / requests
 
 
+def gateway_settings(mongo_port: int) -> GatewaySettings:
+    return GatewaySettings(
+        mongodb_uri=f"mongodb://127.0.0.1:{mongo_port}/langnghe?directConnection=true",
+        ingest_target=f"127.0.0.1:{free_port()}",
+        audit_queries=False,
+        server_timing=True,
+        webhook_delivery=False,
+        log_json=True,
+    )
+
+
+def serve_http(port: int, mongo_port: int, loop: str, http: str) -> None:
+    """The app under uvicorn with the given event loop and HTTP parser (a child process)."""
+    import uvicorn
+
+    settings = gateway_settings(mongo_port)
+    sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - the process's whole life
+    configure_logging(settings.log_level, True)
+    logging.getLogger("services").setLevel(logging.INFO)
+    uvicorn.run(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        loop=loop,
+        http=http,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        # The bench's connections idle while the other servers start; uvicorn's 5 s default
+        # would close them under a request now and then.
+        timeout_keep_alive=600,
+    )
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and all its threads, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    # utime and stime are the 14th and 15th fields; the split starts at the 3rd.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run_http(
+    client: httpx.AsyncClient, pid: int, body: bytes, requests: int, concurrency: int
+) -> float:
+    """The server's CPU seconds per request for ``requests`` requests over HTTP."""
+    remaining = iter(range(requests))
+
+    async def worker() -> None:
+        for _ in remaining:
+            answer = await client.post("/graphql", content=body)
+            if answer.status_code != 200 or b'"errors"' in answer.content:
+                raise RuntimeError(f"{answer.status_code}: {answer.content[:300]!r}")
+
+    started = process_cpu_seconds(pid)
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return (process_cpu_seconds(pid) - started) / requests
+
+
+async def compare_servers(args: argparse.Namespace, mongo_port: int) -> None:
+    """CPU per request of the app under each uvicorn configuration, taking turns by round."""
+    mongo = connect(f"mongodb://127.0.0.1:{mongo_port}/langnghe?directConnection=true", "bench")
+    try:
+        key, _ = await ApiKeyStore(database(mongo)).create(
+            unit=FEEDBACK_UNIT, scopes=["read", "feedback:write"], rate_per_minute=100_000
+        )
+    finally:
+        await mongo.close()
+    bodies = {name: json.dumps(q).encode() for name, q in queries(args.documents).items()}
+    servers: dict[str, tuple[asyncio.subprocess.Process, httpx.AsyncClient]] = {}
+    try:
+        for config in args.servers.split(","):
+            server_config, _, checkout = config.partition("@")
+            loop, http = server_config.split("-")
+            port = free_port()
+            # This file, not the checkout's copy: the checkout under test may predate this mode.
+            # Its working directory decides which checkout's services it serves.
+            server = await asyncio.create_subprocess_exec(
+                sys.executable,
+                THIS_FILE,
+                *("--serve-http", str(port), str(mongo_port), loop, http),
+                cwd=checkout or None,
+            )
+            servers[config] = (server, None)
+            for _ in range(300):
+                if await http_ready(f"http://127.0.0.1:{port}/readyz"):
+                    break
+                if server.returncode is not None:
+                    raise RuntimeError(f"the {config} server exited with {server.returncode}")
+                await asyncio.sleep(0.1)
+            client = httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}",
+                headers={"authorization": f"Bearer {key}", "content-type": "application/json"},
+                limits=httpx.Limits(max_connections=args.concurrency),
+                timeout=30,
+            )
+            servers[config] = (server, client)
+        for server, client in servers.values():
+            for body in bodies.values():  # warm: connections, caches, the key
+                await run_http(client, server.pid, body, 20, args.concurrency)
+        rounds = {(config, name): [] for config in servers for name in bodies}
+        for _ in range(args.rounds):
+            for name, body in bodies.items():
+                # All configurations at once, so that each sees the same load from elsewhere.
+                results = await asyncio.gather(
+                    *(
+                        run_http(client, server.pid, body, args.requests, args.concurrency)
+                        for server, client in servers.values()
+                    )
+                )
+                for config, seconds in zip(servers, results, strict=True):
+                    rounds[config, name].append(seconds)
+        first = next(iter(servers))
+        result = {
+            config: {
+                name: {
+                    "cpu_ms_median": round(statistics.median(rounds[config, name]) * 1000, 2),
+                    "cpu_ms_rounds": [round(v * 1000, 2) for v in rounds[config, name]],
+                    "ratio_to_first": round(
+                        statistics.median(
+                            v / w
+                            for v, w in zip(rounds[config, name], rounds[first, name], strict=True)
+                        ),
+                        3,
+                    ),
+                }
+                for name in bodies
+            }
+            for config in servers
+        }
+        print(json.dumps(result), file=sys.__stdout__, flush=True)
+    finally:
+        for server, client in servers.values():
+            if client is not None:
+                await client.aclose()
+            server.terminate()
+            await server.wait()
+
+
 async def main(quiet: io.TextIOBase) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--documents", type=int, default=400)
@@ -133,6 +287,11 @@ async def main(quiet: io.TextIOBase) -> None:
     parser.add_argument("--profile", choices=["feedback", "page20", "page100"])
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--callers", help="also print who calls functions matching this")
+    parser.add_argument("--profile-out", help="also save the profile here, for pstats")
+    parser.add_argument(
+        "--servers",
+        help="compare uvicorn configurations over HTTP, e.g. asyncio-h11@../old,uvloop-httptools",
+    )
     args = parser.parse_args()
 
     mongo_port = free_port()
@@ -144,14 +303,10 @@ async def main(quiet: io.TextIOBase) -> None:
     await mongo.start()
     try:
         await mongo.wait_ready(lambda: tcp_open(mongo_port), 300)
-        settings = GatewaySettings(
-            mongodb_uri=f"mongodb://127.0.0.1:{mongo_port}/langnghe?directConnection=true",
-            ingest_target=f"127.0.0.1:{free_port()}",
-            audit_queries=False,
-            server_timing=True,
-            webhook_delivery=False,
-            log_json=True,
-        )
+        if args.servers:
+            await compare_servers(args, mongo_port)
+            return
+        settings = gateway_settings(mongo_port)
         # As the service logs, but to nowhere: the log line's cost counts, not the terminal's.
         sys.stderr = quiet
         configure_logging(settings.log_level, True)
@@ -170,6 +325,8 @@ async def main(quiet: io.TextIOBase) -> None:
                 profile.enable()
                 await run(caller, bodies[args.profile], args.requests, args.concurrency)
                 profile.disable()
+                if args.profile_out:
+                    profile.dump_stats(args.profile_out)
                 out = io.StringIO()
                 stats = pstats.Stats(profile, stream=out)
                 stats.sort_stats(args.sort).print_stats(45)
@@ -194,5 +351,9 @@ async def main(quiet: io.TextIOBase) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve-http"]:
+        port, mongo_port, loop, http = sys.argv[2:6]
+        serve_http(int(port), int(mongo_port), loop, http)
+        sys.exit()
     with open(os.devnull, "w") as devnull:
         asyncio.run(main(devnull))

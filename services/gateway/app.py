@@ -1,15 +1,18 @@
 """The gateway's Litestar application: ``create_app(settings)``."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
-from litestar import Litestar, Request
+import strawberry
+from litestar import Controller, Litestar, Request, Response
+from litestar.background_tasks import BackgroundTasks
 from litestar.datastructures import State
-from litestar.types import Scope
+from litestar.di import Provide
+from litestar.types import Dependencies, Scope
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar import make_graphql_controller
 from strawberry.types.unset import UNSET, UnsetType
@@ -51,6 +54,57 @@ from services.gateway.webhooks import (
     WebhookSender,
     WebhookStore,
 )
+
+
+async def new_graphql_response() -> Response:
+    """The Response a GraphQL request's resolvers and extensions add headers and cookies to."""
+    return Response({}, background=BackgroundTasks([]))
+
+
+def graphql_controller(
+    schema: strawberry.Schema, context_getter: Callable[[Scope], Awaitable[Context]], *, dev: bool
+) -> type[Controller]:
+    """The /graphql endpoint: POST queries, graphql-transport-ws subscriptions, GraphiQL in dev."""
+    controller = make_graphql_controller(
+        schema,
+        path="/graphql",
+        graphql_ide="graphiql" if dev else None,
+        allow_queries_via_get=False,
+        context_getter=context_getter,
+        subscription_protocols=("graphql-transport-ws",),
+        connection_init_wait_timeout=timedelta(seconds=10),
+        max_subscriptions_per_connection=20,
+    )
+
+    class GraphQLController(controller):
+        # Strawberry provides each request's Response (where resolvers and extensions set
+        # headers) from a plain function that Litestar runs in a worker thread: a thread hop per
+        # request to make an empty object. The same object made on the event loop needs no thread
+        # (tests/gateway/test_graphql_controller.py keeps it so).
+        dependencies: ClassVar[Dependencies] = {
+            **controller.dependencies,
+            "response": Provide(new_graphql_response),
+        }
+
+        def encode_json(self, data: object) -> bytes:
+            # msgspec (Litestar's own encoder) rather than json.dumps: the answer is plain JSON
+            # data, and a page of 100 documents is tens of kilobytes of it.
+            return msgspec.json.encode(data)
+
+        async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+            """Admit a WebSocket whose connection_init payload carries a valid API key."""
+            params = context.connection_params or {}
+            value = params.get("authorization") or params.get("Authorization") or ""
+            scheme, _, key = str(value).partition(" ")
+            principal = None
+            if scheme.lower() == "bearer" and key.strip():
+                principal = await context.api_keys.authenticate(key.strip())
+            if principal is None:
+                raise ConnectionRejectionError
+            context.principal = principal
+            return UNSET
+
+    return GraphQLController
 
 
 def create_app(settings: GatewaySettings) -> Litestar:
@@ -195,39 +249,11 @@ def create_app(settings: GatewaySettings) -> Litestar:
         introspection=dev,
         metrics=GraphQLMetrics(registry),
     )
-    controller = make_graphql_controller(
-        schema,
-        path="/graphql",
-        graphql_ide="graphiql" if dev else None,
-        allow_queries_via_get=False,
-        context_getter=context_getter,
-        subscription_protocols=("graphql-transport-ws",),
-        connection_init_wait_timeout=timedelta(seconds=10),
-        max_subscriptions_per_connection=20,
-    )
-
-    class GraphQLController(controller):
-        def encode_json(self, data: object) -> bytes:
-            # msgspec (Litestar's own encoder) rather than json.dumps: the answer is plain JSON
-            # data, and a page of 100 documents is tens of kilobytes of it.
-            return msgspec.json.encode(data)
-
-        async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-            """Admit a WebSocket whose connection_init payload carries a valid API key."""
-            params = context.connection_params or {}
-            value = params.get("authorization") or params.get("Authorization") or ""
-            scheme, _, key = str(value).partition(" ")
-            principal = None
-            if scheme.lower() == "bearer" and key.strip():
-                principal = await context.api_keys.authenticate(key.strip())
-            if principal is None:
-                raise ConnectionRejectionError
-            context.principal = principal
-            return UNSET
+    graphql = graphql_controller(schema, context_getter, dev=dev)
 
     return Litestar(
         route_handlers=[
-            GraphQLController,
+            graphql,
             healthz,
             readyz,
             metrics_endpoint,
