@@ -84,6 +84,9 @@ CALIBRATION_TEXTS = (
 )
 
 
+GELU_MIN = -0.17  # exact GELU's minimum is -0.16997, at -0.7518
+# Zero point of per-token codes of a tensor bounded below: 16 of the 256 steps cover the floor.
+FLOOR_ZERO_POINT = 16
 RANGE_MARGIN = 1.15  # measured ranges are widened by this factor on both sides
 
 
@@ -220,9 +223,13 @@ def build_graph(
     """A BERT encoder graph; outputs last_hidden_state and mean-pooled L2-normalised embeddings.
 
     ``linears`` is the format of the linear layers' weights: "float", "int8" (per output channel)
-    or "q4" (the source's 4-bit blocks). With int8, an activation named in ``ranges`` is quantised
-    with that fixed (min, max), any other one per token.
+    or "q4" (the source's 4-bit blocks). With int8, an activation named in ``ranges`` (which must
+    hold the inputs of Q/K/V: "emb_out" and "l{i}_x2") is quantised with that fixed (min, max),
+    any other one per token. Either way a text's result does not depend on its batch mates.
     """
+    if linears == "int8" and ranges is None:
+        raise ValueError("int8 linear layers need the measured ranges of their Q/K/V inputs")
+    ranges = ranges or {}
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -254,30 +261,39 @@ def build_graph(
 
     quantized: dict[str, tuple] = {}
 
-    def quantize_tokens(x: str, width: int) -> tuple[str, str]:
-        """uint8 codes of ``x`` and their scales, one scale per token (row): symmetric around 128,
-        so that every row shares the zero point the integer GEMM takes as a scalar."""
+    def quantize_tokens(x: str, width: int, floor: float | None) -> tuple[str, str, str]:
+        """uint8 codes of ``x`` with one scale per token (row) and a zero point all rows share
+        (the integer GEMM takes it as a scalar): 128, symmetric, unless ``x`` is known never to
+        go below ``floor`` (< 0), which a small zero point then covers at twice the resolution."""
         if x in quantized:
             return quantized[x]
-        top = node("ReduceMax", [x, "i64_neg1"], f"{x}_max", keepdims=1)
-        bottom = node("ReduceMin", [x, "i64_neg1"], f"{x}_min", keepdims=1)
-        peak = node("Max", [top, node("Neg", [bottom], f"{x}_negmin"), "f_tiny"], f"{x}_peak")
-        scale = node("Mul", [peak, "f_inv127"], f"{x}_scale")  # [batch, seq, 1]
-        # Blocked QuantizeLinear wants a zero point of the scale's shape: 128 per row.
-        zero = node(
-            "Cast",
-            [node("Add", [node("Mul", [scale, "f_0"], f"{x}_z0"), "f_128"], f"{x}_z")],
-            f"{x}_zp",
-            to=TensorProto.UINT8,
-        )
-        codes = node("QuantizeLinear", [x, scale, zero], f"{x}_q", axis=-1, block_size=width)
-        quantized[x] = codes, scale
-        return codes, scale
+        top = node("ReduceMax", [x, "i64_neg1"], f"{x}_max", keepdims=1)  # [batch, seq, 1]
+        if floor is None:
+            zero_point = 128
+            bottom = node("ReduceMin", [x, "i64_neg1"], f"{x}_min", keepdims=1)
+            peak = node("Max", [top, node("Neg", [bottom], f"{x}_neg"), "f_tiny"], f"{x}_peak")
+            scale = node("Mul", [peak, "f_inv127"], f"{x}_scale")
+        else:
+            zero_point = FLOOR_ZERO_POINT
+            steps = init(f"{x}_inv_steps", np.array(1 / (255 - zero_point), np.float32))
+            # The scale at which zero_point steps reach down to the floor, for quiet tokens.
+            least = init(f"{x}_least_scale", np.array(-floor / zero_point, np.float32))
+            scale = node("Max", [node("Mul", [top, steps], f"{x}_s"), least], f"{x}_scale")
+        # QuantizeLinear by blocks wants a zero point of the scale's shape: scale * 0 + zero_point.
+        shared = init(f"{x}_zero_point", np.array(zero_point, np.uint8))
+        offset = init(f"{x}_zero_offset", np.array(zero_point, np.float32))
+        zeros = node("Add", [node("Mul", [scale, "f_0"], f"{x}_z0"), offset], f"{x}_z")
+        zeros = node("Cast", [zeros], f"{x}_zp", to=TensorProto.UINT8)
+        codes = node("QuantizeLinear", [x, scale, zeros], f"{x}_q", axis=-1, block_size=width)
+        quantized[x] = codes, scale, shared
+        return quantized[x]
 
     def quantize_fixed(x: str) -> tuple[str, str, str]:
         """uint8 codes of ``x`` with the scale and zero point of its measured range."""
         if x in quantized:
             return quantized[x]
+        if x not in ranges:
+            raise ValueError(f"no measured range for {x}")
         low, high = min(ranges[x][0], 0.0), max(ranges[x][1], 0.0)
         scale = np.float32((high - low) / 255 if high > low else 1.0)
         zero = np.uint8(np.clip(np.round(-low / scale), 0, 255))
@@ -298,14 +314,23 @@ def build_graph(
             init(f"{prefix}.weight_zero_point", np.zeros(rows, dtype=np.int8)),
         )
 
-    def linear(x: str, prefix: str, rows: int, cols: int, out: str, bias: bool = True) -> str:
-        """x @ W.T (+ b): without ``bias`` the next fused op adds the bias itself."""
+    def linear(
+        x: str,
+        prefix: str,
+        rows: int,
+        cols: int,
+        out: str,
+        bias: bool = True,
+        floor: float | None = None,
+    ) -> str:
+        """x @ W.T (+ b): without ``bias`` the next fused op adds the bias itself; ``floor`` is a
+        lower bound of ``x`` where one is known."""
         if linears == "int8":
             w_codes, w_scale, w_zero = int8_weight(prefix, rows, cols)
-            if ranges and x in ranges:
+            if x in ranges:
                 codes, scale, zero = quantize_fixed(x)
             else:
-                (codes, scale), zero = quantize_tokens(x, cols), "u8_128"
+                codes, scale, zero = quantize_tokens(x, cols, floor)
             mm = node(
                 "MatMulIntegerToFloat",
                 [codes, w_codes, scale, w_scale, zero, w_zero],
@@ -375,10 +400,7 @@ def build_graph(
     init("i64_neg1", np.array([-1], dtype=np.int64))
     init("f_tiny", np.array(1e-9, dtype=np.float32))
     init("f_0", np.array(0.0, dtype=np.float32))
-    init("f_128", np.array(128.0, dtype=np.float32))
     init("f_inv127", np.array(1 / 127, dtype=np.float32))
-    init("u8_128", np.array(128, dtype=np.uint8))
-    init("qkv_split", np.array([h, h, h], dtype=np.int64))
 
     # Embeddings. Token type is always 0 for sentence embeddings, so its row is folded into the
     # position table: one Add fewer and no token_type_ids input to feed.
@@ -395,11 +417,17 @@ def build_graph(
     # (onnxruntime.transformers.optimizer) fuses the layer norms and GELU of the plain graph but
     # matches attention only as PyTorch exports it, and spelt out the graph does not depend on
     # what a given onnxruntime release recognises. Per layer: Attention (one QKV product of
-    # width 3h, which int8 quantisation turns into QAttention: one activation quantisation and
-    # one GEMM instead of three, then head split, scaling, masked softmax and merge in the same
-    # kernel), SkipLayerNormalization (residual + bias + layer norm) twice, BiasGelu (bias + exact
+    # width 3h, then head split, scaling, masked softmax and merge in the same kernel; with int8
+    # weights QAttention, whose input scale is one number, hence a fixed measured range for its
+    # input), SkipLayerNormalization (residual + bias + layer norm) twice, BiasGelu (bias + exact
     # GELU). The key padding mask goes in as int32 0/1 (0 masks a key). Four-bit weights need
     # their own MatMulNBits per projection, so there MultiHeadAttention takes Q, K and V.
+    #
+    # int8: never a scale over the batch (onnxruntime's dynamic quantisation takes one per
+    # tensor, so a text's vector moved with its batch mates). Layer norm outputs (Q/K/V and FFN
+    # inputs) hold a steady range from text to text and take the range measured at build time;
+    # the attention output and the GELU output do not (one token's values can be ten times
+    # another's) and are quantised per token, MatMulIntegerToFloat scaling each output row.
     mask_f = node("Cast", ["attention_mask"], "mask_f", to=TensorProto.FLOAT)
     mask_i = node("Cast", ["attention_mask"], "mask_i32", to=TensorProto.INT32)
     for i in range(config.layers):
@@ -407,25 +435,12 @@ def build_graph(
         qkv_bias = init(
             f"{p}.qkv.bias", np.concatenate([f32(f"{p}.{n}.b", h) for n in ("q", "k", "v")])
         )
-        if linears == "int8" and ranges and x in ranges:
+        if linears == "int8":
             codes, scale, zero = quantize_fixed(x)
             w_codes, w_scale, w_zero = int8_weight(f"{p}.qkv", 3 * h, h)
             ctx = node(
                 "QAttention",
                 [codes, w_codes, qkv_bias, scale, w_scale, mask_i, zero, w_zero],
-                f"{p}_ctx",
-                domain="com.microsoft",
-                num_heads=heads,
-            )
-        elif linears == "int8":
-            qkv = linear(x, f"{p}.qkv", 3 * h, h, f"{p}_qkv", bias=False)
-            q, k, v = (f"{p}_{n}" for n in "qkv")
-            nodes.append(
-                helper.make_node("Split", [qkv, "qkv_split"], [q, k, v], name=f"{p}_split", axis=-1)
-            )
-            ctx = node(
-                "MultiHeadAttention",
-                [q, k, v, qkv_bias, mask_i],
                 f"{p}_ctx",
                 domain="com.microsoft",
                 num_heads=heads,
@@ -459,7 +474,7 @@ def build_graph(
             f"{p}_gelu",
             domain="com.microsoft",
         )
-        ffn = linear(act, f"{p}.fo", h, config.ff, f"{p}_ffn", bias=False)
+        ffn = linear(act, f"{p}.fo", h, config.ff, f"{p}_ffn", bias=False, floor=GELU_MIN)
         x = skip_layer_norm(ffn, x, f"{p}.fo", f"{p}.oln", f"{p}_x2")
     nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="last_hidden"))
 
