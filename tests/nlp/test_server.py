@@ -174,12 +174,11 @@ async def test_concurrent_calls_share_model_batches(
     assert [a.id for a in together] == [str(i) for i in range(len(texts))]
     for merged, single in zip(together, alone, strict=True):
         assert merged.language == single.language
-        # The int8 encoder quantises a batch's activations with one scale, so an embedding moves
-        # a little with its batch mates (measured cosine 0.996-0.998), never to another text;
-        # the heads that read it move with it (seen: 0.83 alone, 0.92 in a batch).
-        assert float(np.dot(merged.embedding, single.embedding)) > 0.99
+        # The encoder quantises no activation over a batch, so a text's embedding and what the
+        # heads read from it do not depend on which other callers' texts it was batched with.
+        np.testing.assert_allclose(merged.embedding, single.embedding, rtol=0, atol=1e-4)
         assert merged.sentiment.label == single.sentiment.label
-        assert merged.sentiment.score == pytest.approx(single.sentiment.score, abs=0.15)
+        assert merged.sentiment.score == pytest.approx(single.sentiment.score, abs=1e-3)
 
 
 async def test_a_lone_call_does_not_wait_for_company(
