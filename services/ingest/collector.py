@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,7 +34,7 @@ from services.ingest.parse.extract import ExtractedArticle, extract_article
 from services.ingest.parse.feeds import InvalidFeed, parse_feed
 from services.ingest.parse.sitemaps import InvalidSitemap, parse_sitemap
 from services.ingest.parse.urls import InvalidUrl, canonicalize_url
-from services.ingest.sources import FetchOutcome, SourceRegistry
+from services.ingest.sources import FetchOutcome, SourceRegistry, source_hosts
 from services.ingest.store import DocumentStore, NewDocument, Origin, QueuedDocument
 from services.ingest.stories import StoryIndex
 
@@ -168,6 +169,9 @@ class Collector:
         # Documents reach the store up to a round (bounded by the lease) after their id is made.
         self._stories = StoryIndex(self._documents, settle=timedelta(seconds=config.lease_s))
         self._stories_refreshed = 0.0
+        # Rounds in flight per host, and the hosts whose rounds have all ended (to hand back).
+        self._hosts_in_flight: defaultdict[str, int] = defaultdict(int)
+        self._idle_hosts: set[str] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``: keep up to ``concurrency`` sources in collection."""
@@ -179,17 +183,19 @@ class Collector:
                         await self._stories.refresh()
                         self._stories_refreshed = time.monotonic()
                     free = self._config.concurrency - len(running)
-                    claimed = []
-                    if free > 0:
+                    if free > 0 or self._idle_hosts:
                         now = datetime.now(UTC)
+                        releasing = self._host_releases(now)
                         claimed = await self._registry.claim_due_sources(
                             owner=self._config.owner,
-                            limit=free,
+                            limit=max(free, 0),
                             now=now,
                             lease_s=self._config.lease_s,
+                            release_hosts=releasing,
                         )
-                    for source in claimed:
-                        running.add(asyncio.create_task(self.collect_and_record(source)))
+                        self._idle_hosts.difference_update(releasing)
+                        for source in claimed:
+                            running.add(asyncio.create_task(self._collect_holding_hosts(source)))
                     await self._count_sources()
                 except Exception:
                     log.exception("collector error")
@@ -205,6 +211,37 @@ class Collector:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+            # Hand every host back, so other replicas need not wait for the leases to expire.
+            if self._idle_hosts:
+                now = datetime.now(UTC)
+                with contextlib.suppress(Exception):
+                    await self._registry.release_hosts(
+                        self._config.owner, self._host_releases(now), now=now
+                    )
+
+    async def _collect_holding_hosts(self, source: dict[str, Any]) -> FetchOutcome:
+        """A source's round, counted against its hosts: a host whose last round here has ended
+        is handed back to the registry by the next claim."""
+        hosts = source_hosts(source["urls"])
+        for host in hosts:
+            self._hosts_in_flight[host] += 1
+            self._idle_hosts.discard(host)
+        try:
+            return await self.collect_and_record(source)
+        finally:
+            for host in hosts:
+                self._hosts_in_flight[host] -= 1
+                if not self._hosts_in_flight[host]:
+                    del self._hosts_in_flight[host]
+                    self._idle_hosts.add(host)
+
+    def _host_releases(self, now: datetime) -> dict[str, datetime]:
+        """Idle hosts, each with when it may next be asked: from then on another replica may
+        take it, and its first request keeps the gap (Crawl-delay, Retry-After) this one owed."""
+        return {
+            host: now + timedelta(seconds=self._fetcher.host_free_in(host))
+            for host in self._idle_hosts
+        }
 
     async def collect_and_record(self, source: dict[str, Any]) -> FetchOutcome:
         """One round of one source, bounded by its lease, and its outcome recorded."""
