@@ -172,6 +172,8 @@ class Collector:
         # Rounds in flight per host, and the hosts whose rounds have all ended (to hand back).
         self._hosts_in_flight: defaultdict[str, int] = defaultdict(int)
         self._idle_hosts: set[str] = set()
+        # Sources whose rounds were cancelled as the collector stopped.
+        self._cut_short: list[ObjectId] = []
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``: keep up to ``concurrency`` sources in collection."""
@@ -211,13 +213,16 @@ class Collector:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
-            # Hand every host back, so other replicas need not wait for the leases to expire.
-            if self._idle_hosts:
+            # Hand back every host and the sources cut short, so that other replicas need not
+            # wait for the leases to expire (a rolling update stops every replica in turn).
+            if self._idle_hosts or self._cut_short:
                 now = datetime.now(UTC)
-                with contextlib.suppress(Exception):
-                    await self._registry.release_hosts(
-                        self._config.owner, self._host_releases(now), now=now
+                try:
+                    await self._registry.release(
+                        self._config.owner, self._cut_short, self._host_releases(now), now=now
                     )
+                except Exception:
+                    log.warning("leases not handed back; they expire", exc_info=True)
 
     async def _collect_holding_hosts(self, source: dict[str, Any]) -> FetchOutcome:
         """A source's round, counted against its hosts: a host whose last round here has ended
@@ -228,6 +233,9 @@ class Collector:
             self._idle_hosts.discard(host)
         try:
             return await self.collect_and_record(source)
+        except asyncio.CancelledError:
+            self._cut_short.append(source["_id"])
+            raise
         finally:
             for host in hosts:
                 self._hosts_in_flight[host] -= 1

@@ -515,8 +515,22 @@ class SourceRegistry:
             self._held_elsewhere[host] = now + self._host_retry
         return set(wanted) - lost
 
-    async def release_hosts(self, owner: str, hosts: dict[str, datetime], *, now: datetime) -> None:
-        """Hand hosts back ({host: when it may next be asked}), e.g. when a replica stops."""
+    async def release(
+        self,
+        owner: str,
+        sources: list[ObjectId],
+        hosts: dict[str, datetime],
+        *,
+        now: datetime,
+    ) -> None:
+        """Hand back sources whose rounds were cut short (due again at once) and hosts
+        ({host: when it may next be asked}): a replica that stops does, so that the others go
+        on without waiting for its leases to expire."""
+        if sources:
+            await self._sources.update_many(
+                {"_id": {"$in": sources}, "lease_owner": owner},
+                {"$set": {"lease_owner": None, "lease_until": _EPOCH, "lease_token": None}},
+            )
         await self._lease_hosts(owner, [], hosts, now=now, lease_s=0)
 
     async def record_fetch(
