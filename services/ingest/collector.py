@@ -36,7 +36,7 @@ from services.ingest.parse.sitemaps import InvalidSitemap, parse_sitemap
 from services.ingest.parse.urls import InvalidUrl, canonicalize_url
 from services.ingest.sources import FetchOutcome, SourceRegistry, source_hosts
 from services.ingest.store import DocumentStore, NewDocument, Origin, QueuedDocument
-from services.ingest.stories import StoryIndex
+from services.ingest.stories import STORY_CLAIMS, StoryIndex
 
 log = structlog.get_logger(__name__)
 
@@ -167,13 +167,21 @@ class Collector:
         self._config = config
         self._counted_at = 0.0
         # Documents reach the store up to a round (bounded by the lease) after their id is made.
-        self._stories = StoryIndex(self._documents, settle=timedelta(seconds=config.lease_s))
+        self._stories = StoryIndex(
+            self._documents,
+            db[STORY_CLAIMS],
+            settle=timedelta(seconds=config.lease_s),
+            refresh_every=timedelta(seconds=config.story_refresh_s),
+        )
         self._stories_refreshed = 0.0
         # Rounds in flight per host, and the hosts whose rounds have all ended (to hand back).
         self._hosts_in_flight: defaultdict[str, int] = defaultdict(int)
         self._idle_hosts: set[str] = set()
         # Sources whose rounds were cancelled as the collector stopped.
         self._cut_short: list[ObjectId] = []
+
+    async def ensure_indexes(self) -> None:
+        await self._stories.ensure_indexes()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``: keep up to ``concurrency`` sources in collection."""
@@ -461,12 +469,11 @@ class Collector:
                 "repeated_paragraphs": bool(article and article.repeated_paragraphs),
             },
         }
-        # Indexed before it is stored (no await in between), so that a copy of the same wire
-        # story collected meanwhile by another task joins this story rather than founding one;
-        # discarded again if it turns out to be a duplicate.
+        # Indexed before it is stored, so that a copy of the same wire story collected
+        # meanwhile by another task (or claimed by another replica) joins this story rather
+        # than founding one; discarded again if it turns out to be a duplicate.
         document_id = ObjectId()
-        story_id = self._stories.story_of(signature) or document_id
-        self._stories.add(document_id, signature, story_id)
+        story_id = await self._stories.place(document_id, signature)
         self._stage("dedup", started)
         return PreparedItem(
             NewDocument(draft, origin, {**extra, "_id": document_id, "story_id": story_id}),

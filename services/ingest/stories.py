@@ -3,27 +3,50 @@
 Looking a story up is then a few dictionary reads, not a query per document. The index holds
 the documents of the last few days (stories older than that are news of another day), loads
 them at start, and picks up what other replicas stored by reading documents newer than the
-newest it knows. Two replicas storing copies of one wire story within the same refresh interval
-can still found two stories; one replica never does.
+newest it knows.
+
+Between two such reads, two replicas can each collect a copy of one wire story that neither has
+seen. So a document that founds a story claims it in ``story_claims`` first: one document per
+recently founded story holding the signature's band keys, under a unique index on them. Copies
+of one story share band keys, so of two racing founders only the first insert lands; the other
+gets a duplicate key error, reads the claims holding its bands and joins the most similar one's
+story. A band shared by chance with an unrelated story is dropped from the claim instead. Claims
+expire once every replica has read the founder back (the ``settle`` window and a margin).
 """
 
+import asyncio
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
 from bson import ObjectId
+from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
-from services.ingest.dedup import NearDuplicateIndex
+from services.ingest.dedup import NearDuplicateIndex, closest_duplicate, minhash_bands
+
+STORY_CLAIMS = "story_claims"
+STORY_CLAIM_INDEXES = [
+    # A band key belongs to one recent founder at a time: the race is decided here.
+    IndexModel([("bands", ASCENDING)], name="bands_unique", unique=True),
+    IndexModel([("expire_at", ASCENDING)], name="expiry", expireAfterSeconds=0),
+]
+# Inserts a founder tries before it founds its story unclaimed (each retry drops the bands
+# that unrelated stories hold).
+CLAIM_ATTEMPTS = 3
 
 
 class StoryIndex:
     def __init__(
         self,
         documents: AsyncCollection,
+        claims: AsyncCollection,
         window: timedelta = timedelta(days=3),
         settle: timedelta = timedelta(minutes=5),
+        refresh_every: timedelta = timedelta(seconds=10),
     ) -> None:
         self._documents = documents
+        self._claims = claims
         self._window = window
         # A document's id is made when it is prepared and it is stored later, with its round:
         # each refresh reads this far back past the newest id it knows, so none is missed.
@@ -32,13 +55,78 @@ class StoryIndex:
         # Ids in the order they were added, for eviction by age.
         self._order: deque[ObjectId] = deque()
         self._newest: ObjectId | None = None
+        # A founder's claim must outlive the time until every replica has read it back: it is
+        # stored within ``settle`` and read at the next refresh.
+        self._claim_for = settle + 3 * refresh_every
+        # Founders whose claim is in flight: copies found meanwhile wait for the story it gets.
+        self._founding: dict[ObjectId, asyncio.Future[ObjectId]] = {}
+
+    async def ensure_indexes(self) -> None:
+        await self._claims.create_indexes(STORY_CLAIM_INDEXES)
+
+    async def place(self, document_id: ObjectId, signature: bytes) -> ObjectId:
+        """The story of a document about to be stored, indexed here before it is stored (so
+        copies collected meanwhile join it; ``discard`` it if it is not stored after all).
+
+        A copy of a known story joins it at no cost; a founder claims its story first (one
+        insert; two more round trips and a retry when another replica's founder or an
+        unrelated story holds one of its bands).
+        """
+        found = self.story_of(signature)
+        if found is not None:
+            founding = self._founding.get(found)
+            story_id = found if founding is None else await asyncio.shield(founding)
+            self.add(document_id, signature, story_id)
+            return story_id
+        # Indexed at once, with no await before it, so that a copy placed while the claim is
+        # in flight finds this document and waits for the outcome.
+        self.add(document_id, signature, document_id)
+        founding = self._founding[document_id] = asyncio.get_running_loop().create_future()
+        story_id = document_id
+        try:
+            story_id = await self._claim(document_id, signature)
+        finally:
+            del self._founding[document_id]
+            founding.set_result(story_id)
+        if story_id != document_id:
+            self._index.discard(document_id)
+            self._index.add(document_id, signature, story_id)
+        return story_id
+
+    async def _claim(self, document_id: ObjectId, signature: bytes) -> ObjectId:
+        """The story this founder ends in: its own once its claim is in, else the story of the
+        most similar founder that claimed first."""
+        bands = minhash_bands(signature)
+        for _ in range(CLAIM_ATTEMPTS):
+            if not bands:
+                break
+            claim = {
+                "_id": document_id,
+                "bands": bands,
+                "minhash": signature,
+                "expire_at": datetime.now(UTC) + self._claim_for,
+            }
+            try:
+                await self._claims.insert_one(claim)
+                return document_id
+            except DuplicateKeyError:
+                holders = await self._claims.find(
+                    {"bands": {"$in": bands}}, {"bands": 1, "minhash": 1}
+                ).to_list()
+            holders = [h for h in holders if h["_id"] != document_id]
+            winner = closest_duplicate(signature, ((h["_id"], h["minhash"]) for h in holders))
+            if winner is not None:
+                return winner
+            # Bands shared by chance with other stories: claim the rest.
+            taken = {band for h in holders for band in h["bands"]}
+            bands = [band for band in bands if band not in taken]
+        return document_id
 
     def story_of(self, signature: bytes) -> ObjectId | None:
         return self._index.near_duplicate_of(signature)
 
     def add(self, document_id: ObjectId, signature: bytes, story_id: ObjectId) -> None:
-        """Index a document now, before it is stored, so that copies collected meanwhile join
-        its story; ``discard`` it if it is not stored after all."""
+        """Index a document whose story is known."""
         self._index.add(document_id, signature, story_id)
         self._order.append(document_id)
 
