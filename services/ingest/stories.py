@@ -6,12 +6,13 @@ them at start, and picks up what other replicas stored by reading documents newe
 newest it knows.
 
 Between two such reads, two replicas can each collect a copy of one wire story that neither has
-seen. So a document that founds a story claims it in ``story_claims`` first: one document per
+seen. So a document that founds a story claims it first in ``story_claims``: one document per
 recently founded story holding the signature's band keys, under a unique index on them. Copies
 of one story share band keys, so of two racing founders only the first insert lands; the other
 gets a duplicate key error, reads the claims holding its bands and joins the most similar one's
-story. A band shared by chance with an unrelated story is dropped from the claim instead. Claims
-expire once every replica has read the founder back (the ``settle`` window and a margin).
+story. A band shared by chance with an unrelated story is dropped from the claim instead. The
+founders of one moment (the rounds in flight) claim in one write. Claims expire once every
+replica has read the founder back (the ``settle`` window and a margin).
 """
 
 import asyncio
@@ -21,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from bson import ObjectId
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from services.ingest.dedup import NearDuplicateIndex, closest_duplicate, minhash_bands
 
@@ -34,6 +35,10 @@ STORY_CLAIM_INDEXES = [
 # Inserts a founder tries before it founds its story unclaimed (each retry drops the bands
 # that unrelated stories hold).
 CLAIM_ATTEMPTS = 3
+# MongoDB's error code for a unique index violation: a band another founder holds.
+DUPLICATE_KEY = 11000
+# A founder's claim waiting for the next write: (document id, signature, bands, its outcome).
+type _QueuedClaim = tuple[ObjectId, bytes, list[str], asyncio.Future[ObjectId | set[str]]]
 
 
 class StoryIndex:
@@ -60,6 +65,8 @@ class StoryIndex:
         self._claim_for = settle + 3 * refresh_every
         # Founders whose claim is in flight: copies found meanwhile wait for the story it gets.
         self._founding: dict[ObjectId, asyncio.Future[ObjectId]] = {}
+        self._queued_claims: list[_QueuedClaim] = []
+        self._claim_writer: asyncio.Task | None = None
 
     async def ensure_indexes(self) -> None:
         await self._claims.create_indexes(STORY_CLAIM_INDEXES)
@@ -68,9 +75,9 @@ class StoryIndex:
         """The story of a document about to be stored, indexed here before it is stored (so
         copies collected meanwhile join it; ``discard`` it if it is not stored after all).
 
-        A copy of a known story joins it at no cost; a founder claims its story first (one
-        insert; two more round trips and a retry when another replica's founder or an
-        unrelated story holds one of its bands).
+        A copy of a known story joins it at no cost; a founder claims its story first, in one
+        insert with the other founders of the moment (and one read when another replica's
+        founder or an unrelated story holds one of its bands).
         """
         found = self.story_of(signature)
         if found is not None:
@@ -100,27 +107,68 @@ class StoryIndex:
         for _ in range(CLAIM_ATTEMPTS):
             if not bands:
                 break
-            claim = {
-                "_id": document_id,
-                "bands": bands,
-                "minhash": signature,
-                "expire_at": datetime.now(UTC) + self._claim_for,
-            }
-            try:
-                await self._claims.insert_one(claim)
-                return document_id
-            except DuplicateKeyError:
-                holders = await self._claims.find(
-                    {"bands": {"$in": bands}}, {"bands": 1, "minhash": 1}
-                ).to_list()
-            holders = [h for h in holders if h["_id"] != document_id]
-            winner = closest_duplicate(signature, ((h["_id"], h["minhash"]) for h in holders))
-            if winner is not None:
-                return winner
+            decided: asyncio.Future[ObjectId | set[str]] = (
+                asyncio.get_running_loop().create_future()
+            )
+            self._queued_claims.append((document_id, signature, bands, decided))
+            if self._claim_writer is None or self._claim_writer.done():
+                self._claim_writer = asyncio.create_task(self._write_claims())
+            outcome = await asyncio.shield(decided)
+            if isinstance(outcome, ObjectId):
+                return outcome
             # Bands shared by chance with other stories: claim the rest.
-            taken = {band for h in holders for band in h["bands"]}
-            bands = [band for band in bands if band not in taken]
+            bands = [band for band in bands if band not in outcome]
         return document_id
+
+    async def _write_claims(self) -> None:
+        """Insert the founders' claims queued meanwhile, many in one write: the rounds in
+        flight found stories at once, and one insert a founder queued them behind each other
+        on a store that runs one command at a time."""
+        # Founders placed in the same turn of the event loop go in the same write.
+        await asyncio.sleep(0)
+        while self._queued_claims:
+            batch, self._queued_claims = self._queued_claims, []
+            try:
+                outcomes = await self._insert_claims(batch)
+            except Exception as error:
+                for *_, decided in batch:
+                    if not decided.done():
+                        decided.set_exception(error)
+                continue
+            for (*_, decided), outcome in zip(batch, outcomes, strict=True):
+                if not decided.done():
+                    decided.set_result(outcome)
+
+    async def _insert_claims(self, batch: list[_QueuedClaim]) -> list[ObjectId | set[str]]:
+        """Each founder's outcome: the story it ends in, or the band keys unrelated stories
+        hold (to claim without)."""
+        expire_at = datetime.now(UTC) + self._claim_for
+        outcomes: list[ObjectId | set[str]] = [document_id for document_id, *_ in batch]
+        try:
+            await self._claims.insert_many(
+                [
+                    {"_id": d, "bands": bands, "minhash": signature, "expire_at": expire_at}
+                    for d, signature, bands, _ in batch
+                ],
+                ordered=False,
+            )
+            return outcomes
+        except BulkWriteError as error:
+            failures = error.details.get("writeErrors", [])
+            if any(f.get("code") != DUPLICATE_KEY for f in failures):
+                raise
+            lost = sorted({f["index"] for f in failures})
+        contested = {band for i in lost for band in batch[i][2]}
+        holders = await self._claims.find(
+            {"bands": {"$in": sorted(contested)}}, {"bands": 1, "minhash": 1}
+        ).to_list()
+        for i in lost:
+            document_id, signature, bands, _ = batch[i]
+            mine = set(bands)
+            rivals = [h for h in holders if h["_id"] != document_id and mine & set(h["bands"])]
+            winner = closest_duplicate(signature, ((h["_id"], h["minhash"]) for h in rivals))
+            outcomes[i] = winner if winner is not None else {b for h in rivals for b in h["bands"]}
+        return outcomes
 
     def story_of(self, signature: bytes) -> ObjectId | None:
         return self._index.near_duplicate_of(signature)
