@@ -179,6 +179,8 @@ class Collector:
         self._idle_hosts: set[str] = set()
         # Sources whose rounds were cancelled as the collector stopped.
         self._cut_short: list[ObjectId] = []
+        # Rounds ended and not yet recorded: (source, outcome, when it ended).
+        self._outcomes: list[tuple[dict[str, Any], FetchOutcome, datetime]] = []
 
     async def ensure_indexes(self) -> None:
         await self._stories.ensure_indexes()
@@ -192,6 +194,7 @@ class Collector:
                     if time.monotonic() - self._stories_refreshed > self._config.story_refresh_s:
                         await self._stories.refresh()
                         self._stories_refreshed = time.monotonic()
+                    await self._record_outcomes()
                     free = self._config.concurrency - len(running)
                     if free > 0 or self._idle_hosts:
                         now = datetime.now(UTC)
@@ -221,6 +224,10 @@ class Collector:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+            try:
+                await self._record_outcomes()
+            except Exception:
+                log.warning("outcomes of the last rounds not recorded", exc_info=True)
             # Hand back every host and the sources cut short, so that other replicas need not
             # wait for the leases to expire (a rolling update stops every replica in turn).
             if self._idle_hosts or self._cut_short:
@@ -260,7 +267,8 @@ class Collector:
         }
 
     async def collect_and_record(self, source: dict[str, Any]) -> FetchOutcome:
-        """One round of one source, bounded by its lease, and its outcome recorded."""
+        """One round of one source, bounded by its lease; its outcome is queued for the next
+        write of outcomes."""
         kind, channel = source["kind"], source["channel"]
         try:
             async with asyncio.timeout(self._config.lease_s * 0.8):
@@ -286,12 +294,25 @@ class Collector:
             outcome = FetchOutcome(error=f"internal error: {type(error).__name__}: {error}")
             label = "internal_error"
         self._metrics.source_fetches.labels(kind, channel, label).inc()
-        started = time.perf_counter()
-        await self._registry.record_fetch(
-            source, outcome, owner=self._config.owner, now=datetime.now(UTC)
-        )
-        self._stage("record", started)
+        # Recorded with the other rounds that ended meanwhile, in one write (_record_outcomes):
+        # on a store that runs one command at a time, a write per round queued the rounds
+        # behind each other. The lease holds the source until then.
+        self._outcomes.append((source, outcome, datetime.now(UTC)))
         return outcome
+
+    async def _record_outcomes(self) -> None:
+        if not self._outcomes:
+            return
+        outcomes, self._outcomes = self._outcomes, []
+        started = time.perf_counter()
+        try:
+            await self._registry.record_fetches(outcomes, owner=self._config.owner)
+        except BaseException:
+            # Kept for the next try; a lease that lapses meanwhile makes the source due again.
+            self._outcomes = outcomes + self._outcomes
+            raise
+        finally:
+            self._stage("record", started)
 
     async def collect(self, source: dict[str, Any]) -> RoundStats:
         """Fetch a source's lists and the new items' pages; store and analyse them in batches."""

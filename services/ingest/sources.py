@@ -439,8 +439,10 @@ class SourceRegistry:
         self._held_elsewhere = {h: t for h, t in self._held_elsewhere.items() if t > now}
         candidates = []
         if limit > 0:
-            # Read past the limit: the first candidates may be on hosts another replica holds.
-            found = self._sources.find(due).sort("next_fetch_at", 1).limit(limit * 4)
+            # Read past the limit when hosts are known to be held elsewhere: the first
+            # candidates may be theirs. Alone, a replica reads no more than it can take.
+            wanted_at_most = limit * 4 if self._held_elsewhere else limit
+            found = self._sources.find(due).sort("next_fetch_at", 1).limit(wanted_at_most)
             candidates = [
                 record
                 for record in await found.to_list()
@@ -540,6 +542,34 @@ class SourceRegistry:
 
         Returns None when the lease was lost meanwhile (another replica owns the source now).
         """
+        return await self._sources.find_one_and_update(
+            {"_id": record["_id"], "lease_owner": owner},
+            {"$set": self._outcome_changes(record, outcome, now)},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def record_fetches(
+        self, fetches: list[tuple[dict[str, Any], FetchOutcome, datetime]], *, owner: str
+    ) -> int:
+        """``record_fetch`` for many rounds (source, outcome, when it ended) in one write;
+        returns how many were recorded (the others' leases were lost meanwhile)."""
+        if not fetches:
+            return 0
+        result = await self._sources.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": record["_id"], "lease_owner": owner},
+                    {"$set": self._outcome_changes(record, outcome, ended)},
+                )
+                for record, outcome, ended in fetches
+            ],
+            ordered=False,
+        )
+        return result.matched_count
+
+    def _outcome_changes(
+        self, record: dict[str, Any], outcome: FetchOutcome, now: datetime
+    ) -> dict[str, Any]:
         policy = self._policy
         spec_min, spec_max = record["min_interval_s"], record["max_interval_s"]
         changes: dict[str, Any] = {
@@ -582,11 +612,7 @@ class SourceRegistry:
                         f"disabled after {failures} failures in a row; last: {outcome.error[:300]}"
                     ),
                 }
-        return await self._sources.find_one_and_update(
-            {"_id": record["_id"], "lease_owner": owner},
-            {"$set": changes},
-            return_document=ReturnDocument.AFTER,
-        )
+        return changes
 
     def _items_per_day(self, record: dict[str, Any], new_items: int, now: datetime) -> float:
         previous = record.get("last_success_at")
