@@ -255,3 +255,45 @@ async def test_validators_are_kept_only_after_a_round_that_stored_everything(
         claimed, FetchOutcome(new_items=2, validators=validators), owner="a", now=later
     )
     assert done["validators"] == validators
+
+
+async def test_rounds_ended_together_are_recorded_in_one_write(mongo_db: AsyncDatabase) -> None:
+    registry = await registry_in(mongo_db)
+    await registry.import_many([press(n) for n in range(3)], now=NOW)
+    claimed = await registry.claim_due_sources(owner="a", limit=3, now=NOW, lease_s=60)
+    ended = NOW + timedelta(seconds=5)
+    outcomes = [FetchOutcome(new_items=2), FetchOutcome(error="HTTP 503"), FetchOutcome()]
+    # The third source's lease was lost meanwhile (a took too long): its outcome is dropped.
+    await mongo_db["sources"].update_one({"_id": claimed[2]["_id"]}, {"$set": {"lease_owner": "b"}})
+    fetches = [(r, o, ended) for r, o in zip(claimed, outcomes, strict=True)]
+    assert await registry.record_fetches(fetches, owner="a") == 2
+    healthy, failing, lost = [await registry.get(str(r["_id"])) for r in claimed]
+    assert (healthy["health"], healthy["lease_owner"], healthy["last_fetch_at"]) == (
+        "healthy",
+        None,
+        ended,
+    )
+    assert healthy["next_fetch_at"] > ended
+    assert (failing["health"], failing["consecutive_failures"]) == ("failing", 1)
+    assert lost["lease_owner"] == "b"
+    assert lost["health"] == "new"
+
+
+async def test_a_stopping_replica_hands_back_its_sources_and_hosts(
+    mongo_db: AsyncDatabase,
+) -> None:
+    registry_a, registry_b = await registry_in(mongo_db), SourceRegistry(mongo_db)
+    await registry_a.import_many([on_host("tuoitre.example.vn", n) for n in range(2)], now=NOW)
+    held = await registry_a.claim_due_sources(owner="a", limit=2, now=NOW, lease_s=300)
+    soon = NOW + timedelta(seconds=1)
+    assert await registry_b.claim_due_sources(owner="b", limit=2, now=soon, lease_s=300) == []
+    # a stops mid-round: its sources are due again at once, its host free after the gap owed.
+    await registry_a.release(
+        "a",
+        [r["_id"] for r in held],
+        {"https://tuoitre.example.vn:443": soon + timedelta(seconds=2)},
+        now=soon,
+    )
+    after_gap = soon + timedelta(seconds=2)
+    taken = await registry_b.claim_due_sources(owner="b", limit=2, now=after_gap, lease_s=300)
+    assert {r["_id"] for r in taken} == {r["_id"] for r in held}
