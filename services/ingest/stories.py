@@ -19,12 +19,15 @@ import asyncio
 from collections import deque
 from datetime import UTC, datetime, timedelta
 
+import structlog
 from bson import ObjectId
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from services.ingest.dedup import NearDuplicateIndex, closest_duplicate, minhash_bands
+
+log = structlog.get_logger(__name__)
 
 STORY_CLAIMS = "story_claims"
 STORY_CLAIM_INDEXES = [
@@ -66,38 +69,50 @@ class StoryIndex:
         # Founders whose claim is in flight: copies found meanwhile wait for the story it gets.
         self._founding: dict[ObjectId, asyncio.Future[ObjectId]] = {}
         self._queued_claims: list[_QueuedClaim] = []
+        # Founders that lost the race, and the story they (and the copies indexed under them)
+        # joined instead.
+        self._joined: dict[ObjectId, ObjectId] = {}
         self._claim_writer: asyncio.Task | None = None
 
     async def ensure_indexes(self) -> None:
         await self._claims.create_indexes(STORY_CLAIM_INDEXES)
 
-    async def place(self, document_id: ObjectId, signature: bytes) -> ObjectId:
-        """The story of a document about to be stored, indexed here before it is stored (so
-        copies collected meanwhile join it; ``discard`` it if it is not stored after all).
+    def place(self, document_id: ObjectId, signature: bytes) -> asyncio.Future[ObjectId]:
+        """Index a document about to be stored (so copies collected meanwhile join it;
+        ``discard`` it if it is not stored after all); what it returns gives its story.
 
-        A copy of a known story joins it at no cost; a founder claims its story first, in one
-        insert with the other founders of the moment (and one read when another replica's
-        founder or an unrelated story holds one of its bands).
+        A copy of a known story joins it at no cost. A founder claims its story, in one insert
+        with the other founders of the moment (and one read when another replica's founder or
+        an unrelated story holds one of its bands); the claim runs while the round goes on,
+        and copies placed meanwhile end in whatever story it ends in.
         """
         found = self.story_of(signature)
         if found is not None:
+            self.add(document_id, signature, found)
             founding = self._founding.get(found)
-            story_id = found if founding is None else await asyncio.shield(founding)
-            self.add(document_id, signature, story_id)
-            return story_id
-        # Indexed at once, with no await before it, so that a copy placed while the claim is
-        # in flight finds this document and waits for the outcome.
+            if founding is not None:
+                return founding
+            settled = asyncio.get_running_loop().create_future()
+            settled.set_result(found)
+            return settled
         self.add(document_id, signature, document_id)
-        founding = self._founding[document_id] = asyncio.get_running_loop().create_future()
-        story_id = document_id
+        founding = self._founding[document_id] = asyncio.ensure_future(
+            self._found(document_id, signature)
+        )
+        return founding
+
+    async def _found(self, document_id: ObjectId, signature: bytes) -> ObjectId:
         try:
             story_id = await self._claim(document_id, signature)
-        finally:
-            del self._founding[document_id]
-            founding.set_result(story_id)
+        except Exception:
+            # Unclaimed, the story is as safe from a racing replica as it was before claims.
+            log.warning("story not claimed", document_id=str(document_id), exc_info=True)
+            story_id = document_id
+        # Both at once, with no await between: a lookup meanwhile finds the pending claim or
+        # the story it ended in, never neither.
         if story_id != document_id:
-            self._index.discard(document_id)
-            self._index.add(document_id, signature, story_id)
+            self._joined[document_id] = story_id
+        del self._founding[document_id]
         return story_id
 
     async def _claim(self, document_id: ObjectId, signature: bytes) -> ObjectId:
@@ -171,7 +186,8 @@ class StoryIndex:
         return outcomes
 
     def story_of(self, signature: bytes) -> ObjectId | None:
-        return self._index.near_duplicate_of(signature)
+        found = self._index.near_duplicate_of(signature)
+        return self._joined.get(found, found) if found is not None else None
 
     def add(self, document_id: ObjectId, signature: bytes, story_id: ObjectId) -> None:
         """Index a document whose story is known."""
@@ -196,7 +212,9 @@ class StoryIndex:
                 self._order.append(d["_id"])
                 added += 1
         while self._order and self._order[0] < oldest:
-            self._index.discard(self._order.popleft())
+            evicted = self._order.popleft()
+            self._index.discard(evicted)
+            self._joined.pop(evicted, None)
         return added
 
     def __len__(self) -> int:
