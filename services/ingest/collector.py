@@ -102,8 +102,6 @@ class PreparedItem:
     document: NewDocument
     kind: str
     published_at: datetime | None
-    # Its story, known once a founder's claim is decided (StoryIndex.place).
-    story: asyncio.Future[ObjectId]
 
 
 class CollectorMetrics:
@@ -496,13 +494,12 @@ class Collector:
         # meanwhile by another task (or claimed by another replica) joins this story rather
         # than founding one; discarded again if it turns out to be a duplicate.
         document_id = ObjectId()
-        story = self._stories.place(document_id, signature)
+        self._stories.place(document_id, signature)
         self._stage("dedup", started)
         return PreparedItem(
             NewDocument(draft, origin, {**extra, "_id": document_id}),
             kind=source["kind"],
             published_at=draft.published_at,
-            story=story,
         )
 
     async def _store_and_analyse(self, prepared: list[PreparedItem], stats: RoundStats) -> None:
@@ -518,10 +515,10 @@ class Collector:
 
     async def _store_prepared(self, prepared: list[PreparedItem], stats: RoundStats) -> None:
         """Store items in one write; queue the new ones for analysis."""
-        started = time.perf_counter()
         for item in prepared:
-            item.document.extra["story_id"] = await asyncio.shield(item.story)
-        self._stage("dedup", started)
+            # Its story as known now: a founder's claim still in flight does not hold it up.
+            extra = item.document.extra
+            extra["story_id"] = self._stories.story_now(extra["_id"]) or extra["_id"]
         now = datetime.now(UTC)
         started = time.perf_counter()
         try:

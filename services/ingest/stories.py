@@ -79,12 +79,14 @@ class StoryIndex:
 
     def place(self, document_id: ObjectId, signature: bytes) -> asyncio.Future[ObjectId]:
         """Index a document about to be stored (so copies collected meanwhile join it;
-        ``discard`` it if it is not stored after all); what it returns gives its story.
+        ``discard`` it if it is not stored after all); what it returns gives the story it
+        ends in. Store it with ``story_now`` meanwhile: nothing waits for the claim.
 
         A copy of a known story joins it at no cost. A founder claims its story, in one insert
         with the other founders of the moment (and one read when another replica's founder or
-        an unrelated story holds one of its bands); the claim runs while the round goes on,
-        and copies placed meanwhile end in whatever story it ends in.
+        an unrelated story holds one of its bands); copies placed meanwhile end in whatever
+        story it ends in. A founder that loses maps its story to the winner's at once, and the
+        next ``refresh`` moves what was stored under it before that.
         """
         found = self.story_of(signature)
         if found is not None:
@@ -185,6 +187,12 @@ class StoryIndex:
             outcomes[i] = winner if winner is not None else {b for h in rivals for b in h["bands"]}
         return outcomes
 
+    def story_now(self, document_id: ObjectId) -> ObjectId | None:
+        """The story an indexed document is in as far as this replica knows now: to store it
+        with. Should a founder's claim be lost later, ``refresh`` moves what was stored."""
+        story_id = self._index.cluster_of(document_id)
+        return self._joined.get(story_id, story_id) if story_id is not None else None
+
     def story_of(self, signature: bytes) -> ObjectId | None:
         found = self._index.near_duplicate_of(signature)
         return self._joined.get(found, found) if found is not None else None
@@ -205,12 +213,21 @@ class StoryIndex:
             since = max(oldest, ObjectId.from_datetime(self._newest.generation_time - self._settle))
         query = {"minhash": {"$exists": True}, "_id": {"$gt": since}}
         added = 0
+        # Documents stored in the story of a founder that then lost its claim: moved to the
+        # winner's story here, one write per story (a lost race is rare).
+        moved: dict[ObjectId, list[ObjectId]] = {}
         async for d in self._documents.find(query, {"minhash": 1, "story_id": 1}).sort("_id", 1):
             self._newest = max(self._newest or d["_id"], d["_id"])
+            if d["story_id"] in self._joined:
+                moved.setdefault(self._joined[d["story_id"]], []).append(d["_id"])
             if d["_id"] not in self._index:
                 self._index.add(d["_id"], d["minhash"], d["story_id"])
                 self._order.append(d["_id"])
                 added += 1
+        for story_id, ids in moved.items():
+            await self._documents.update_many(
+                {"_id": {"$in": ids}}, {"$set": {"story_id": story_id}}
+            )
         while self._order and self._order[0] < oldest:
             evicted = self._order.popleft()
             self._index.discard(evicted)

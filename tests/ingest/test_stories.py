@@ -146,3 +146,28 @@ async def test_a_band_shared_by_chance_does_not_merge_unrelated_stories(
     claim = await mongo_db[STORY_CLAIMS].find_one({"_id": founder})
     assert chance_band not in claim["bands"]
     assert len(claim["bands"]) == len(minhash_bands(signature)) - 1
+
+
+async def test_copies_stored_before_a_lost_claim_is_decided_move_to_the_winners_story(
+    mongo_db: AsyncDatabase,
+) -> None:
+    a, b = await replicas(mongo_db, 2)
+    winner = await a.place(ObjectId(), copy_of(WIRE, 0))
+    # b stores its copies at once, under the story it founded, while its claim is in flight.
+    founder, joiner = ObjectId(), ObjectId()
+    decided = b.place(founder, copy_of(WIRE, 1))
+    b.place(joiner, copy_of(WIRE, 2))
+    assert b.story_now(founder) == b.story_now(joiner) == founder
+    await mongo_db[DOCUMENTS].insert_many(
+        [
+            {"_id": d, "story_id": b.story_now(d), "minhash": copy_of(WIRE, n)}
+            for n, d in ((1, founder), (2, joiner))
+        ]
+    )
+    assert await decided == winner
+    # From now on b places and stores its copies in the winner's story, and its next read of
+    # the documents moves the ones stored before.
+    assert b.story_now(joiner) == winner
+    await b.refresh()
+    stories = {d["story_id"] async for d in mongo_db[DOCUMENTS].find({}, {"story_id": 1})}
+    assert stories == {winner}
