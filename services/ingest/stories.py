@@ -6,12 +6,14 @@ them at start, and picks up what other replicas stored by reading documents newe
 newest it knows.
 
 Between two such reads, two replicas can each collect a copy of one wire story that neither has
-seen. So a document that founds a story claims it first in ``story_claims``: one document per
+seen. So a document that founds a story claims it in ``story_claims``: one document per
 recently founded story holding the signature's band keys, under a unique index on them. Copies
 of one story share band keys, so of two racing founders only the first insert lands; the other
 gets a duplicate key error, reads the claims holding its bands and joins the most similar one's
 story. A band shared by chance with an unrelated story is dropped from the claim instead. The
-founders of one moment (the rounds in flight) claim in one write. Claims expire once every
+founders of one moment (the rounds in flight) claim in one write, and nothing waits for it:
+documents are stored in their story as known at the time, and those stored under a founder
+that then lost are moved to the winner's story at the next refresh. Claims expire once every
 replica has read the founder back (the ``settle`` window and a margin).
 """
 
