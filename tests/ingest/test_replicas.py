@@ -104,9 +104,13 @@ async def test_two_replicas_keep_one_hosts_crawl_delay_between_them(
 
     async with httpx.AsyncClient(timeout=10) as http:
         seen = (await http.get(f"http://127.0.0.1:{stack.ports.demo}/_requests")).json()
-    arrived = sorted(at for at, _host, _path in seen)
+    arrived = sorted((at, path) for at, _host, path in seen)
     assert len(arrived) >= 12
-    server_gaps = [b - a for a, b in itertools.pairwise(arrived)]
+    # Each replica's first request, robots.txt, also opens its connection: a loaded demo web
+    # accepts and reads it late (0.65 s was seen), which shortens the gap after it only.
+    server_gaps = [
+        b - a for (a, path), (b, _) in itertools.pairwise(arrived) if path != "/robots.txt"
+    ]
     assert min(server_gaps) >= CRAWL_DELAY_S - SERVER_SLACK_S, sorted(server_gaps)[:5]
 
     async def stored_keys() -> list[str]:
