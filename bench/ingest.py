@@ -69,6 +69,9 @@ MIN_INTERVAL_S, MAX_INTERVAL_S = 30, 600
 DELAY_HORIZON_S = 60.0
 # Share of the backlog stored and analysed at which it counts as drained.
 DRAINED = 0.95
+# Pages of 100 documents the GraphQL watcher reads each second: about three minutes of the hot
+# feeds' stories, so a story analysed up to three minutes after it was stored is still seen.
+WATCH_PAGES = 3
 
 
 def host_of(index: int) -> str:
@@ -162,22 +165,37 @@ async def graphql_sightings(
     url: str, headers: dict[str, str], seen: dict[str, float], stop: asyncio.Event
 ) -> None:
     """Poll the newest documents through GraphQL, as a dashboard would; note when each URL is
-    first returned analysed."""
-    query = "{ documents(first: 100) { edges { node { url analysisState } } } }"
+    first returned analysed.
+
+    Each poll reads WATCH_PAGES pages of 100, newest stored first. One page alone spans about a
+    minute of the hot feeds' stories: a story analysed later than that was never on it, and
+    counted as never returned however soon after it was.
+    """
+    query = """query Newest($after: String) { documents(first: 100, after: $after) {
+      edges { node { url analysisState } } pageInfo { endCursor hasNextPage } } }"""
     async with httpx.AsyncClient(timeout=60, headers=headers) as http:
         while not stop.is_set():
-            try:
-                response = await http.post(url, json={"query": query})
-                data = response.json().get("data")
-                if data is None:
-                    print(f"GraphQL poll failed: {response.text[:200]}", flush=True)
-            except (httpx.HTTPError, ValueError) as error:
-                data = None
-                print(f"GraphQL poll failed: {error!r}", flush=True)
-            now = time.time()
-            for edge in (data or {}).get("documents", {}).get("edges", []):
-                if edge["node"]["analysisState"] == "ANALYZED":
-                    seen.setdefault(edge["node"]["url"], now)
+            after = None
+            for _ in range(WATCH_PAGES):
+                try:
+                    response = await http.post(
+                        url, json={"query": query, "variables": {"after": after}}
+                    )
+                    data = response.json().get("data")
+                    if data is None:
+                        print(f"GraphQL poll failed: {response.text[:200]}", flush=True)
+                except (httpx.HTTPError, ValueError) as error:
+                    data = None
+                    print(f"GraphQL poll failed: {error!r}", flush=True)
+                now = time.time()
+                page = (data or {}).get("documents") or {}
+                for edge in page.get("edges", []):
+                    if edge["node"]["analysisState"] == "ANALYZED":
+                        seen.setdefault(edge["node"]["url"], now)
+                info = page.get("pageInfo") or {}
+                if not info.get("hasNextPage"):
+                    break
+                after = info["endCursor"]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
 

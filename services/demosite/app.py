@@ -41,6 +41,8 @@ class DemoWeb:
     wire_group_size: int = 8
     # Outlets (by name) that publish at their own pace: (period_s, offset_s from the epoch).
     rhythms: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # Asked of every crawler in robots.txt when set, to check that crawlers keep it.
+    crawl_delay_s: float | None = None
 
     def __post_init__(self) -> None:
         self._index = {name: i for i, name in enumerate(self.outlets.values())}
@@ -110,7 +112,8 @@ def create_demo_app(web: DemoWeb) -> Litestar:
     @get("/robots.txt", sync_to_thread=False, media_type="text/plain")
     def robots(request: Request) -> str:
         logged(request)
-        return "User-agent: *\nDisallow: /noi-bo/\nAllow: /\n"
+        delay = "" if web.crawl_delay_s is None else f"Crawl-delay: {web.crawl_delay_s:g}\n"
+        return f"User-agent: *\nDisallow: /noi-bo/\nAllow: /\n{delay}"
 
     @get("/{site:str}/rss.xml", sync_to_thread=False)
     def feed(request: Request, site: str) -> Response:

@@ -30,6 +30,8 @@ class Stack:
     demo: bool = False
     # Seconds between two stories of one demo outlet.
     demo_period_s: float = 120.0
+    # More options of the demo web (services/demosite), e.g. ["--crawl-delay", "1"].
+    demo_args: tuple[str, ...] = ()
     # The administrators' API key: LANGNGHE_ADMIN_KEY when set, else a new one for this run.
     admin_key: str = field(
         default_factory=lambda: os.environ.get("LANGNGHE_ADMIN_KEY") or new_key()
@@ -69,7 +71,7 @@ class Stack:
             ServiceProcess(
                 "demosite",
                 "services.demosite",
-                args=["--port", str(p.demo), "--period", str(self.demo_period_s)],
+                args=["--port", str(p.demo), "--period", str(self.demo_period_s), *self.demo_args],
             )
             if self.demo
             else None

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,9 +34,9 @@ from services.ingest.parse.extract import ExtractedArticle, extract_article
 from services.ingest.parse.feeds import InvalidFeed, parse_feed
 from services.ingest.parse.sitemaps import InvalidSitemap, parse_sitemap
 from services.ingest.parse.urls import InvalidUrl, canonicalize_url
-from services.ingest.sources import FetchOutcome, SourceRegistry
+from services.ingest.sources import FetchOutcome, SourceRegistry, source_hosts
 from services.ingest.store import DocumentStore, NewDocument, Origin, QueuedDocument
-from services.ingest.stories import StoryIndex
+from services.ingest.stories import STORY_CLAIMS, StoryIndex
 
 log = structlog.get_logger(__name__)
 
@@ -166,8 +167,23 @@ class Collector:
         self._config = config
         self._counted_at = 0.0
         # Documents reach the store up to a round (bounded by the lease) after their id is made.
-        self._stories = StoryIndex(self._documents, settle=timedelta(seconds=config.lease_s))
+        self._stories = StoryIndex(
+            self._documents,
+            db[STORY_CLAIMS],
+            settle=timedelta(seconds=config.lease_s),
+            refresh_every=timedelta(seconds=config.story_refresh_s),
+        )
         self._stories_refreshed = 0.0
+        # Rounds in flight per host, and the hosts whose rounds have all ended (to hand back).
+        self._hosts_in_flight: defaultdict[str, int] = defaultdict(int)
+        self._idle_hosts: set[str] = set()
+        # Sources whose rounds were cancelled as the collector stopped.
+        self._cut_short: list[ObjectId] = []
+        # Rounds ended and not yet recorded: (source, outcome, when it ended).
+        self._outcomes: list[tuple[dict[str, Any], FetchOutcome, datetime]] = []
+
+    async def ensure_indexes(self) -> None:
+        await self._stories.ensure_indexes()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop``: keep up to ``concurrency`` sources in collection."""
@@ -178,18 +194,21 @@ class Collector:
                     if time.monotonic() - self._stories_refreshed > self._config.story_refresh_s:
                         await self._stories.refresh()
                         self._stories_refreshed = time.monotonic()
+                    await self._record_outcomes()
                     free = self._config.concurrency - len(running)
-                    claimed = []
-                    if free > 0:
+                    if free > 0 or self._idle_hosts:
                         now = datetime.now(UTC)
+                        releasing = self._host_releases(now)
                         claimed = await self._registry.claim_due_sources(
                             owner=self._config.owner,
-                            limit=free,
+                            limit=max(free, 0),
                             now=now,
                             lease_s=self._config.lease_s,
+                            release_hosts=releasing,
                         )
-                    for source in claimed:
-                        running.add(asyncio.create_task(self.collect_and_record(source)))
+                        self._idle_hosts.difference_update(releasing)
+                        for source in claimed:
+                            running.add(asyncio.create_task(self._collect_holding_hosts(source)))
                     await self._count_sources()
                 except Exception:
                     log.exception("collector error")
@@ -205,9 +224,51 @@ class Collector:
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+            try:
+                await self._record_outcomes()
+            except Exception:
+                log.warning("outcomes of the last rounds not recorded", exc_info=True)
+            # Hand back every host and the sources cut short, so that other replicas need not
+            # wait for the leases to expire (a rolling update stops every replica in turn).
+            if self._idle_hosts or self._cut_short:
+                now = datetime.now(UTC)
+                try:
+                    await self._registry.release(
+                        self._config.owner, self._cut_short, self._host_releases(now), now=now
+                    )
+                except Exception:
+                    log.warning("leases not handed back; they expire", exc_info=True)
+
+    async def _collect_holding_hosts(self, source: dict[str, Any]) -> FetchOutcome:
+        """A source's round, counted against its hosts: a host whose last round here has ended
+        is handed back to the registry by the next claim."""
+        hosts = source_hosts(source["urls"])
+        for host in hosts:
+            self._hosts_in_flight[host] += 1
+            self._idle_hosts.discard(host)
+        try:
+            return await self.collect_and_record(source)
+        except asyncio.CancelledError:
+            self._cut_short.append(source["_id"])
+            raise
+        finally:
+            for host in hosts:
+                self._hosts_in_flight[host] -= 1
+                if not self._hosts_in_flight[host]:
+                    del self._hosts_in_flight[host]
+                    self._idle_hosts.add(host)
+
+    def _host_releases(self, now: datetime) -> dict[str, datetime]:
+        """Idle hosts, each with when it may next be asked: from then on another replica may
+        take it, and its first request keeps the gap (Crawl-delay, Retry-After) this one owed."""
+        return {
+            host: now + timedelta(seconds=self._fetcher.host_free_in(host))
+            for host in self._idle_hosts
+        }
 
     async def collect_and_record(self, source: dict[str, Any]) -> FetchOutcome:
-        """One round of one source, bounded by its lease, and its outcome recorded."""
+        """One round of one source, bounded by its lease; its outcome is queued for the next
+        write of outcomes."""
         kind, channel = source["kind"], source["channel"]
         try:
             async with asyncio.timeout(self._config.lease_s * 0.8):
@@ -233,12 +294,25 @@ class Collector:
             outcome = FetchOutcome(error=f"internal error: {type(error).__name__}: {error}")
             label = "internal_error"
         self._metrics.source_fetches.labels(kind, channel, label).inc()
-        started = time.perf_counter()
-        await self._registry.record_fetch(
-            source, outcome, owner=self._config.owner, now=datetime.now(UTC)
-        )
-        self._stage("record", started)
+        # Recorded with the other rounds that ended meanwhile, in one write (_record_outcomes):
+        # on a store that runs one command at a time, a write per round queued the rounds
+        # behind each other. The lease holds the source until then.
+        self._outcomes.append((source, outcome, datetime.now(UTC)))
         return outcome
+
+    async def _record_outcomes(self) -> None:
+        if not self._outcomes:
+            return
+        outcomes, self._outcomes = self._outcomes, []
+        started = time.perf_counter()
+        try:
+            await self._registry.record_fetches(outcomes, owner=self._config.owner)
+        except BaseException:
+            # Kept for the next try; a lease that lapses meanwhile makes the source due again.
+            self._outcomes = outcomes + self._outcomes
+            raise
+        finally:
+            self._stage("record", started)
 
     async def collect(self, source: dict[str, Any]) -> RoundStats:
         """Fetch a source's lists and the new items' pages; store and analyse them in batches."""
@@ -416,15 +490,14 @@ class Collector:
                 "repeated_paragraphs": bool(article and article.repeated_paragraphs),
             },
         }
-        # Indexed before it is stored (no await in between), so that a copy of the same wire
-        # story collected meanwhile by another task joins this story rather than founding one;
-        # discarded again if it turns out to be a duplicate.
+        # Indexed before it is stored, so that a copy of the same wire story collected
+        # meanwhile by another task (or claimed by another replica) joins this story rather
+        # than founding one; discarded again if it turns out to be a duplicate.
         document_id = ObjectId()
-        story_id = self._stories.story_of(signature) or document_id
-        self._stories.add(document_id, signature, story_id)
+        self._stories.place(document_id, signature)
         self._stage("dedup", started)
         return PreparedItem(
-            NewDocument(draft, origin, {**extra, "_id": document_id, "story_id": story_id}),
+            NewDocument(draft, origin, {**extra, "_id": document_id}),
             kind=source["kind"],
             published_at=draft.published_at,
         )
@@ -442,6 +515,10 @@ class Collector:
 
     async def _store_prepared(self, prepared: list[PreparedItem], stats: RoundStats) -> None:
         """Store items in one write; queue the new ones for analysis."""
+        for item in prepared:
+            # Its story as known now: a founder's claim still in flight does not hold it up.
+            extra = item.document.extra
+            extra["story_id"] = self._stories.story_now(extra["_id"]) or extra["_id"]
         now = datetime.now(UTC)
         started = time.perf_counter()
         try:

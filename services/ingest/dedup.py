@@ -162,6 +162,10 @@ class NearDuplicateIndex:
                 if not members:
                     del self._by_band[band]
 
+    def cluster_of(self, doc_id: str) -> str | None:
+        entry = self._documents.get(doc_id)
+        return entry[0] if entry is not None else None
+
     def __contains__(self, doc_id: object) -> bool:
         return doc_id in self._documents
 

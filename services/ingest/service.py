@@ -107,6 +107,8 @@ async def serve(settings: IngestSettings) -> None:
         await server.start()
         await ensure_document_indexes(db)
         await sources.ensure_indexes()
+        if collector is not None:
+            await collector.ensure_indexes()
         workers.append(asyncio.create_task(analyzer.run(stop), name="analysis-worker"))
         if collector is not None:
             workers.append(asyncio.create_task(collector.run(stop), name="collector"))

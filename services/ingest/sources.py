@@ -3,6 +3,13 @@
 Several ingest replicas share one registry: a replica leases the sources it fetches
 (``claim_due_sources``), so no source is fetched by two at once, and a dead replica's leases
 simply expire. Due sources are claimed oldest-due first, so none starves.
+
+Politeness holds across replicas because a replica claims a source only while it holds the
+lease of every host (origin) the source's URLs are on, in ``host_leases``: one process at a time
+asks a host anything, so its own per-host spacing, concurrency cap and Crawl-delay are the
+host's. A replica keeps a host while it has that host's sources in flight and hands it back with
+``until`` set to when the host may next be asked; another replica takes it from then on, or
+when a dead replica's lease expires.
 """
 
 import base64
@@ -12,15 +19,21 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.common.validation import FieldViolation, InvalidInputError, NotFoundError
+from services.ingest.fetch.robots import origin_of
 
 SOURCES = "sources"
+# One document per host a replica holds or held: {_id: origin, owner, until}.
+HOST_LEASES = "host_leases"
+# MongoDB's error code for a unique index violation: here, a host another replica holds.
+_DUPLICATE_KEY = 11000
 KINDS = ("press", "website", "social", "push")
 CHANNELS = (
     "rss",
@@ -188,6 +201,19 @@ def next_interval(current_s: float, new_items: int, spec_min: int, spec_max: int
     return float(min(max(proposed, spec_min), spec_max))
 
 
+def source_hosts(urls: list[str] | tuple[str, ...]) -> list[str]:
+    """The origins (``scheme://host:port``) a source's URLs are on, in order, each once."""
+    hosts: dict[str, None] = {}
+    for url in urls:
+        try:
+            hosts[origin_of(httpx.URL(url))] = None
+        except (httpx.InvalidURL, UnicodeError, KeyError):
+            # Not fetchable either; the fetch reports it. Lease the text so it is still one
+            # replica's at a time.
+            hosts[url.strip().lower()] = None
+    return list(hosts)
+
+
 def source_id(value: str) -> ObjectId:
     try:
         return ObjectId(value)
@@ -198,9 +224,20 @@ def source_id(value: str) -> ObjectId:
 
 
 class SourceRegistry:
-    def __init__(self, db: AsyncDatabase, policy: PollingPolicy | None = None) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase,
+        policy: PollingPolicy | None = None,
+        *,
+        host_retry_s: float = 5.0,
+    ) -> None:
         self._sources = db[SOURCES]
+        self._host_leases = db[HOST_LEASES]
         self._policy = policy or PollingPolicy()
+        # Hosts another replica held when this one last asked, and when to ask again: their
+        # due sources are passed over meanwhile, so they do not crowd out other hosts' sources.
+        self._held_elsewhere: dict[str, datetime] = {}
+        self._host_retry = timedelta(seconds=host_retry_s)
 
     async def ensure_indexes(self) -> None:
         await self._sources.create_indexes(SOURCE_INDEXES)
@@ -375,13 +412,23 @@ class SourceRegistry:
         )
 
     async def claim_due_sources(
-        self, *, owner: str, limit: int, now: datetime, lease_s: float
+        self,
+        *,
+        owner: str,
+        limit: int,
+        now: datetime,
+        lease_s: float,
+        release_hosts: dict[str, datetime] | None = None,
     ) -> list[dict[str, Any]]:
-        """Lease up to ``limit`` due sources to ``owner``; an unexpired lease is never taken.
+        """Lease up to ``limit`` due sources, and their hosts, to ``owner``.
 
-        Three round trips whatever ``limit`` is: read the oldest-due candidates, lease each
-        with a conditional update that re-checks it is still free (so two replicas racing for
-        one source cannot both win), then read back the ones this call won by its token.
+        An unexpired lease, of a source or of a host, is never taken. ``release_hosts`` hands
+        back hosts this replica no longer fetches ({host: when it may next be asked}) in the
+        same write. Three round trips whatever ``limit`` is: read the oldest-due candidates,
+        take their hosts (and release the idle ones) in one bulk write, lease the sources of
+        the hosts won with a conditional update that re-checks each is still free. Only when
+        one of those updates missed (an operator's change, a lease taken meanwhile) is a
+        fourth needed, to read back what this call won.
         """
         due = {
             "enabled": True,
@@ -389,27 +436,104 @@ class SourceRegistry:
             "next_fetch_at": {"$lte": now},
             "lease_until": {"$lte": now},
         }
-        candidates = (
-            await self._sources.find(due, {"_id": 1})
-            .sort("next_fetch_at", 1)
-            .limit(limit)
-            .to_list()
-        )
+        self._held_elsewhere = {h: t for h, t in self._held_elsewhere.items() if t > now}
+        candidates = []
+        if limit > 0:
+            # Read past the limit when hosts are known to be held elsewhere: the first
+            # candidates may be theirs. Alone, a replica reads no more than it can take.
+            wanted_at_most = limit * 4 if self._held_elsewhere else limit
+            found = self._sources.find(due).sort("next_fetch_at", 1).limit(wanted_at_most)
+            candidates = [
+                record
+                for record in await found.to_list()
+                if not any(h in self._held_elsewhere for h in source_hosts(record["urls"]))
+            ][:limit]
+        wanted = list(dict.fromkeys(h for c in candidates for h in source_hosts(c["urls"])))
+        released = {h: t for h, t in (release_hosts or {}).items() if h not in wanted}
+        won = await self._lease_hosts(owner, wanted, released, now=now, lease_s=lease_s)
+        candidates = [c for c in candidates if all(h in won for h in source_hosts(c["urls"]))]
         if not candidates:
             return []
         token = ObjectId()
-        lease = {"lease_owner": owner, "lease_until": now + timedelta(seconds=lease_s)}
+        lease = {
+            "lease_owner": owner,
+            "lease_until": now + timedelta(seconds=lease_s),
+            "lease_token": token,
+        }
         result = await self._sources.bulk_write(
-            [
-                UpdateOne({"_id": c["_id"], **due}, {"$set": {**lease, "lease_token": token}})
-                for c in candidates
-            ],
+            [UpdateOne({"_id": c["_id"], **due}, {"$set": lease}) for c in candidates],
             ordered=False,
         )
+        if result.modified_count == len(candidates):
+            # Every conditional update matched, so each candidate was free and is now ours as
+            # it was read: no need to read them again.
+            return [{**c, **lease} for c in candidates]
         if not result.modified_count:
             return []
         claimed = await self._sources.find({"lease_token": token}).to_list()
         return sorted(claimed, key=lambda record: record["next_fetch_at"])
+
+    async def _lease_hosts(
+        self,
+        owner: str,
+        wanted: list[str],
+        released: dict[str, datetime],
+        *,
+        now: datetime,
+        lease_s: float,
+    ) -> set[str]:
+        """Take or renew the ``wanted`` hosts and hand back the ``released`` ones, in one write;
+        returns the hosts won.
+
+        Taking a host is an upsert on its id that matches only if the host is free or already
+        ours; when another replica holds it, the upsert's insert collides with the existing
+        document (duplicate key), which is how a lost host shows.
+        """
+        until = now + timedelta(seconds=lease_s)
+        writes = [
+            UpdateOne(
+                {"_id": host, "$or": [{"owner": owner}, {"until": {"$lte": now}}]},
+                {"$set": {"owner": owner, "until": until}},
+                upsert=True,
+            )
+            for host in wanted
+        ]
+        writes += [
+            # Still this replica's, so it may take the host straight back; others from ``at``.
+            UpdateOne({"_id": host, "owner": owner}, {"$set": {"until": at}})
+            for host, at in released.items()
+        ]
+        if not writes:
+            return set()
+        lost: set[str] = set()
+        try:
+            await self._host_leases.bulk_write(writes, ordered=False)
+        except BulkWriteError as error:
+            for failure in error.details.get("writeErrors", []):
+                if failure.get("code") != _DUPLICATE_KEY or failure["index"] >= len(wanted):
+                    raise
+                lost.add(wanted[failure["index"]])
+        for host in lost:
+            self._held_elsewhere[host] = now + self._host_retry
+        return set(wanted) - lost
+
+    async def release(
+        self,
+        owner: str,
+        sources: list[ObjectId],
+        hosts: dict[str, datetime],
+        *,
+        now: datetime,
+    ) -> None:
+        """Hand back sources whose rounds were cut short (due again at once) and hosts
+        ({host: when it may next be asked}): a replica that stops does, so that the others go
+        on without waiting for its leases to expire."""
+        if sources:
+            await self._sources.update_many(
+                {"_id": {"$in": sources}, "lease_owner": owner},
+                {"$set": {"lease_owner": None, "lease_until": _EPOCH, "lease_token": None}},
+            )
+        await self._lease_hosts(owner, [], hosts, now=now, lease_s=0)
 
     async def record_fetch(
         self, record: dict[str, Any], outcome: FetchOutcome, *, owner: str, now: datetime
@@ -418,6 +542,34 @@ class SourceRegistry:
 
         Returns None when the lease was lost meanwhile (another replica owns the source now).
         """
+        return await self._sources.find_one_and_update(
+            {"_id": record["_id"], "lease_owner": owner},
+            {"$set": self._outcome_changes(record, outcome, now)},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def record_fetches(
+        self, fetches: list[tuple[dict[str, Any], FetchOutcome, datetime]], *, owner: str
+    ) -> int:
+        """``record_fetch`` for many rounds (source, outcome, when it ended) in one write;
+        returns how many were recorded (the others' leases were lost meanwhile)."""
+        if not fetches:
+            return 0
+        result = await self._sources.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": record["_id"], "lease_owner": owner},
+                    {"$set": self._outcome_changes(record, outcome, ended)},
+                )
+                for record, outcome, ended in fetches
+            ],
+            ordered=False,
+        )
+        return result.matched_count
+
+    def _outcome_changes(
+        self, record: dict[str, Any], outcome: FetchOutcome, now: datetime
+    ) -> dict[str, Any]:
         policy = self._policy
         spec_min, spec_max = record["min_interval_s"], record["max_interval_s"]
         changes: dict[str, Any] = {
@@ -460,11 +612,7 @@ class SourceRegistry:
                         f"disabled after {failures} failures in a row; last: {outcome.error[:300]}"
                     ),
                 }
-        return await self._sources.find_one_and_update(
-            {"_id": record["_id"], "lease_owner": owner},
-            {"$set": changes},
-            return_document=ReturnDocument.AFTER,
-        )
+        return changes
 
     def _items_per_day(self, record: dict[str, Any], new_items: int, now: datetime) -> float:
         previous = record.get("last_success_at")

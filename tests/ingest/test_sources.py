@@ -99,23 +99,82 @@ async def test_update_changes_only_masked_fields(mongo_db: AsyncDatabase) -> Non
 
 
 async def test_two_replicas_never_hold_the_same_source(mongo_db: AsyncDatabase) -> None:
-    registry = await registry_in(mongo_db)
-    await registry.import_many([press(n) for n in range(30)], now=NOW)
-    a, b = await asyncio.gather(
-        registry.claim_due_sources(owner="a", limit=20, now=NOW, lease_s=60),
-        registry.claim_due_sources(owner="b", limit=20, now=NOW, lease_s=60),
-    )
-    ids_a, ids_b = {r["_id"] for r in a}, {r["_id"] for r in b}
-    assert len(ids_a) + len(ids_b) == 30
+    registry_a, registry_b = await registry_in(mongo_db), SourceRegistry(mongo_db)
+    await registry_a.import_many([press(n) for n in range(30)], now=NOW)
+    ids_a: set = set()
+    ids_b: set = set()
+    held_by_a: list[dict] = []
+    # Both replicas claim at once, again and again, until every source is taken.
+    for _ in range(10):
+        a, b = await asyncio.gather(
+            registry_a.claim_due_sources(owner="a", limit=20, now=NOW, lease_s=60),
+            registry_b.claim_due_sources(owner="b", limit=20, now=NOW, lease_s=60),
+        )
+        assert not {r["_id"] for r in a} & {r["_id"] for r in b}
+        ids_a |= {r["_id"] for r in a}
+        ids_b |= {r["_id"] for r in b}
+        held_by_a += a
+        for record in b:
+            await registry_b.record_fetch(record, FetchOutcome(new_items=1), owner="b", now=NOW)
+        if len(ids_a) + len(ids_b) == 30:
+            break
+    assert len(ids_a | ids_b) == 30
     assert not ids_a & ids_b
-    for record in b:
-        await registry.record_fetch(record, FetchOutcome(new_items=1), owner="b", now=NOW)
-    # Replica a dies; once its leases expire, b takes its sources over.
+    # Replica a dies; once its leases (of sources and hosts) expire, b takes its sources over.
     later = NOW + timedelta(seconds=61)
-    taken_over = await registry.claim_due_sources(owner="b", limit=50, now=later, lease_s=60)
+    taken_over = await registry_b.claim_due_sources(owner="b", limit=50, now=later, lease_s=60)
     assert {r["_id"] for r in taken_over} == ids_a
     # a's late report is ignored: the lease is b's now.
-    assert await registry.record_fetch(a[0], FetchOutcome(), owner="a", now=later) is None
+    assert await registry_a.record_fetch(held_by_a[0], FetchOutcome(), owner="a", now=later) is None
+
+
+def on_host(host: str, n: int) -> SourceSpec:
+    return press(n, urls=(f"https://{host}/rss/muc-{n}.rss",))
+
+
+async def test_a_host_is_fetched_by_one_replica_at_a_time(mongo_db: AsyncDatabase) -> None:
+    """Sources of one host go to whichever replica holds the host, never to two at once."""
+    registry_a, registry_b = await registry_in(mongo_db), SourceRegistry(mongo_db)
+    await registry_a.import_many(
+        [on_host("tuoitre.example.vn", n) for n in range(4)]
+        + [on_host("thanhnien.example.vn", n) for n in range(4, 6)],
+        now=NOW,
+    )
+    a = await registry_a.claim_due_sources(owner="a", limit=3, now=NOW, lease_s=60)
+    assert {r["urls"][0].split("/")[2] for r in a} == {"tuoitre.example.vn"}
+    # b finds the remaining tuoitre source due but on a's host: it takes only thanhnien's.
+    b = await registry_b.claim_due_sources(owner="b", limit=10, now=NOW, lease_s=60)
+    assert {r["urls"][0].split("/")[2] for r in b} == {"thanhnien.example.vn"}
+    assert len(b) == 2
+    # a, holding the host, may take its last source while it still fetches the others.
+    (last,) = await registry_a.claim_due_sources(owner="a", limit=10, now=NOW, lease_s=60)
+    assert last["urls"][0].split("/")[2] == "tuoitre.example.vn"
+
+
+async def test_a_handed_back_host_waits_out_its_gap_and_an_expired_one_moves_on(
+    mongo_db: AsyncDatabase,
+) -> None:
+    registry_a, registry_b = await registry_in(mongo_db), SourceRegistry(mongo_db, host_retry_s=0)
+    await registry_a.import_many([on_host("nld.example.vn", n) for n in range(3)], now=NOW)
+    host = "https://nld.example.vn:443"
+    (first,) = await registry_a.claim_due_sources(owner="a", limit=1, now=NOW, lease_s=60)
+    await registry_a.record_fetch(first, FetchOutcome(new_items=1), owner="a", now=NOW)
+    # a's round is over; the host asked for 10 s between requests (Crawl-delay), the last
+    # was just sent: a hands the host back with that gap still to run.
+    soon = NOW + timedelta(seconds=1)
+    await registry_a.claim_due_sources(
+        owner="a", limit=0, now=soon, lease_s=60, release_hosts={host: NOW + timedelta(seconds=10)}
+    )
+    assert await registry_b.claim_due_sources(owner="b", limit=5, now=soon, lease_s=60) == []
+    after_gap = NOW + timedelta(seconds=10)
+    (second,) = await registry_b.claim_due_sources(owner="b", limit=1, now=after_gap, lease_s=60)
+    assert second["lease_owner"] == "b"
+    # b dies holding the host: a gets it back once b's host lease (60 s) has run out.
+    assert await registry_a.claim_due_sources(owner="a", limit=5, now=after_gap, lease_s=60) == []
+    expired = after_gap + timedelta(seconds=60)
+    taken = await registry_a.claim_due_sources(owner="a", limit=5, now=expired, lease_s=60)
+    assert {r["_id"] for r in taken} >= {second["_id"]}
+    assert all(r["lease_owner"] == "a" for r in taken)
 
 
 async def test_failures_back_off_then_disable_and_reenable_resets(mongo_db: AsyncDatabase) -> None:
@@ -196,3 +255,45 @@ async def test_validators_are_kept_only_after_a_round_that_stored_everything(
         claimed, FetchOutcome(new_items=2, validators=validators), owner="a", now=later
     )
     assert done["validators"] == validators
+
+
+async def test_rounds_ended_together_are_recorded_in_one_write(mongo_db: AsyncDatabase) -> None:
+    registry = await registry_in(mongo_db)
+    await registry.import_many([press(n) for n in range(3)], now=NOW)
+    claimed = await registry.claim_due_sources(owner="a", limit=3, now=NOW, lease_s=60)
+    ended = NOW + timedelta(seconds=5)
+    outcomes = [FetchOutcome(new_items=2), FetchOutcome(error="HTTP 503"), FetchOutcome()]
+    # The third source's lease was lost meanwhile (a took too long): its outcome is dropped.
+    await mongo_db["sources"].update_one({"_id": claimed[2]["_id"]}, {"$set": {"lease_owner": "b"}})
+    fetches = [(r, o, ended) for r, o in zip(claimed, outcomes, strict=True)]
+    assert await registry.record_fetches(fetches, owner="a") == 2
+    healthy, failing, lost = [await registry.get(str(r["_id"])) for r in claimed]
+    assert (healthy["health"], healthy["lease_owner"], healthy["last_fetch_at"]) == (
+        "healthy",
+        None,
+        ended,
+    )
+    assert healthy["next_fetch_at"] > ended
+    assert (failing["health"], failing["consecutive_failures"]) == ("failing", 1)
+    assert lost["lease_owner"] == "b"
+    assert lost["health"] == "new"
+
+
+async def test_a_stopping_replica_hands_back_its_sources_and_hosts(
+    mongo_db: AsyncDatabase,
+) -> None:
+    registry_a, registry_b = await registry_in(mongo_db), SourceRegistry(mongo_db)
+    await registry_a.import_many([on_host("tuoitre.example.vn", n) for n in range(2)], now=NOW)
+    held = await registry_a.claim_due_sources(owner="a", limit=2, now=NOW, lease_s=300)
+    soon = NOW + timedelta(seconds=1)
+    assert await registry_b.claim_due_sources(owner="b", limit=2, now=soon, lease_s=300) == []
+    # a stops mid-round: its sources are due again at once, its host free after the gap owed.
+    await registry_a.release(
+        "a",
+        [r["_id"] for r in held],
+        {"https://tuoitre.example.vn:443": soon + timedelta(seconds=2)},
+        now=soon,
+    )
+    after_gap = soon + timedelta(seconds=2)
+    taken = await registry_b.claim_due_sources(owner="b", limit=2, now=after_gap, lease_s=300)
+    assert {r["_id"] for r in taken} == {r["_id"] for r in held}

@@ -200,6 +200,10 @@ class Fetcher:
         self._report(outcome, started, len(result.body or b""))
         return result
 
+    def host_free_in(self, origin: str) -> float:
+        """Seconds until ``origin`` may be asked again, Crawl-delay and Retry-After included."""
+        return self._limiter.free_in(origin)
+
     async def _sent(self, request: httpx.Request) -> None:
         self._limiter.note_sent(origin_of(request.url))
 

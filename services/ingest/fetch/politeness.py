@@ -21,6 +21,9 @@ class _HostState:
     started: float = field(default=float("-inf"))
     # Nobody starts before this, whatever the delay (the host asked for a pause).
     not_before: float = field(default=float("-inf"))
+    # The delay the latest request was spaced by (a Crawl-delay can make it longer than the
+    # configured one); the next request, whoever sends it, keeps at least this gap.
+    delay: float = 0.0
 
 
 class HostLimiter:
@@ -61,6 +64,7 @@ class HostLimiter:
                 start = max(now, state.started + delay, state.not_before)
             state.started = now
             state.last_start = max(state.last_start, now)
+            state.delay = delay
             yield
 
     def note_sent(self, host: str) -> None:
@@ -78,6 +82,17 @@ class HostLimiter:
         """Start nothing on this host for ``seconds`` (it answered 429/503 with Retry-After)."""
         state = self._state(host)
         state.not_before = max(state.not_before, self._clock() + seconds)
+
+    def free_in(self, host: str) -> float:
+        """Seconds until this host may be sent its next request (0 when it may now).
+
+        What another replica must wait when this one hands the host over (sources.py).
+        """
+        state = self._hosts.get(host)
+        if state is None:
+            return 0.0
+        free_at = max(state.started + max(state.delay, self._min_delay_s), state.not_before)
+        return max(0.0, free_at - self._clock())
 
     def _state(self, host: str) -> _HostState:
         state = self._hosts.get(host)

@@ -112,3 +112,18 @@ async def test_a_paused_host_starts_nothing_until_the_pause_ends() -> None:
 
     assert waited >= 0.29
     assert other_waited < 0.05
+
+
+async def test_free_in_says_how_long_the_next_request_must_wait() -> None:
+    """What a replica handing a host over tells the next one: Crawl-delay and pauses count."""
+    now = [100.0]
+    limiter = HostLimiter(min_delay_s=1.0, max_concurrency=2, clock=lambda: now[0])
+    assert limiter.free_in("https://a.vn:443") == 0.0
+    async with limiter.slot("https://a.vn:443", min_delay_s=8.0):
+        pass
+    now[0] += 3.0
+    assert limiter.free_in("https://a.vn:443") == pytest.approx(5.0)
+    limiter.pause("https://a.vn:443", 20.0)
+    assert limiter.free_in("https://a.vn:443") == pytest.approx(20.0)
+    now[0] += 30.0
+    assert limiter.free_in("https://a.vn:443") == 0.0
