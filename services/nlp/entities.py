@@ -37,81 +37,19 @@ _CLAUSE_BREAKS = frozenset(".,;:!?…()[]\"“”'‘’")
 # ..."), longest first where one extends another. Tokens after one, in the same clause, get
 # features saying how far back it is, so that a place inside the name ("TP.HCM") can stay part
 # of the organisation beyond the ±2 window.
+_ORGANISATION_HEAD_WORDS = """
+sở, bộ, ủy ban, uỷ ban, ubnd, hđnd, công ty, tổng công ty, tập đoàn, trường, đại học,
+học viện, bệnh viện, ngân hàng, hội, hiệp hội, liên đoàn, viện, viện kiểm sát, vksnd,
+công an, tòa án, toà án, tand, cục, tổng cục, chi cục, ban, phòng, văn phòng, trung tâm,
+quỹ, đài, báo, đảng, đảng bộ, đoàn, thành ủy, thành uỷ, tỉnh ủy, tỉnh uỷ, huyện ủy,
+huyện uỷ, quân khu, bộ tư lệnh, bộ chỉ huy, sư đoàn, câu lạc bộ, clb, hợp tác xã, htx,
+nhà máy, quốc hội, chính phủ, mặt trận, liên hiệp, tổ chức, ủy ban nhân dân,
+uỷ ban nhân dân, kho bạc, thanh tra, cảnh sát, bảo hiểm, đội, nhà xuất bản, nxb, khu,
+ubmttq
+"""
 ORGANISATION_HEADS: tuple[tuple[str, ...], ...] = tuple(
     sorted(
-        (
-            tuple(head.split())
-            for head in (
-                "sở",
-                "bộ",
-                "ủy ban",
-                "uỷ ban",
-                "ubnd",
-                "hđnd",
-                "công ty",
-                "tổng công ty",
-                "tập đoàn",
-                "trường",
-                "đại học",
-                "học viện",
-                "bệnh viện",
-                "ngân hàng",
-                "hội",
-                "hiệp hội",
-                "liên đoàn",
-                "viện",
-                "viện kiểm sát",
-                "vksnd",
-                "công an",
-                "tòa án",
-                "toà án",
-                "tand",
-                "cục",
-                "tổng cục",
-                "chi cục",
-                "ban",
-                "phòng",
-                "văn phòng",
-                "trung tâm",
-                "quỹ",
-                "đài",
-                "báo",
-                "đảng",
-                "đảng bộ",
-                "đoàn",
-                "thành ủy",
-                "thành uỷ",
-                "tỉnh ủy",
-                "tỉnh uỷ",
-                "huyện ủy",
-                "huyện uỷ",
-                "quân khu",
-                "bộ tư lệnh",
-                "bộ chỉ huy",
-                "sư đoàn",
-                "câu lạc bộ",
-                "clb",
-                "hợp tác xã",
-                "htx",
-                "nhà máy",
-                "quốc hội",
-                "chính phủ",
-                "mặt trận",
-                "liên hiệp",
-                "tổ chức",
-                "ủy ban nhân dân",
-                "uỷ ban nhân dân",
-                "kho bạc",
-                "thanh tra",
-                "cảnh sát",
-                "bảo hiểm",
-                "đội",
-                "nhà xuất bản",
-                "nxb",
-                "khu",
-                "ubmttq",
-            )
-        ),
+        (tuple(head.split()) for head in _ORGANISATION_HEAD_WORDS.replace("\n", " ").split(",")),
         key=len,
         reverse=True,
     )
@@ -234,7 +172,7 @@ class SyllableTables:
         return self.buckets.get(lowered, "unk")
 
     def cluster_attributes(self, lowered: str) -> tuple[str, ...]:
-        """ "k0=12", "k1=200", ...: one feature per granularity; none for an unclustered
+        """One feature per granularity ("k0=12", "k1=200", ...); none for an unclustered
         syllable (its other features speak for it)."""
         ids = self.clusters.get(lowered)
         if ids is None:
