@@ -6,7 +6,7 @@ import re
 import unicodedata
 import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
@@ -27,12 +27,37 @@ GAZETTEER_MAX_TOKENS = 10
 
 # Syllables, numbers and words are runs of word characters; every other visible character is a
 # token of its own, so "TP.HCM" and "(UBND)" split at the punctuation, as VLSP spans do.
-_TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")
+TOKEN_PATTERN = re.compile(r"\w+|[^\w\s]")
 _SENTENCE_END = frozenset(".!?…")
 _OFFSET_TAGS = {-2: "L2.", -1: "L1.", 0: "", 1: "R1.", 2: "R2."}
 # Lower-case syllables two names may have between them and still be linked by features.
 _MAX_NAME_GAP = 4
 _CLAUSE_BREAKS = frozenset(".,;:!?…()[]\"“”'‘’")
+# Words that open an organisation's name when capitalised ("Sở Y tế TP.HCM", "Công ty cổ phần
+# ..."), longest first where one extends another. Tokens after one, in the same clause, get
+# features saying how far back it is, so that a place inside the name ("TP.HCM") can stay part
+# of the organisation beyond the ±2 window.
+_ORGANISATION_HEAD_WORDS = """
+sở, bộ, ủy ban, uỷ ban, ubnd, hđnd, công ty, tổng công ty, tập đoàn, trường, đại học,
+học viện, bệnh viện, ngân hàng, hội, hiệp hội, liên đoàn, viện, viện kiểm sát, vksnd,
+công an, tòa án, toà án, tand, cục, tổng cục, chi cục, ban, phòng, văn phòng, trung tâm,
+quỹ, đài, báo, đảng, đảng bộ, đoàn, thành ủy, thành uỷ, tỉnh ủy, tỉnh uỷ, huyện ủy,
+huyện uỷ, quân khu, bộ tư lệnh, bộ chỉ huy, sư đoàn, câu lạc bộ, clb, hợp tác xã, htx,
+nhà máy, quốc hội, chính phủ, mặt trận, liên hiệp, tổ chức, ủy ban nhân dân,
+uỷ ban nhân dân, kho bạc, thanh tra, cảnh sát, bảo hiểm, đội, nhà xuất bản, nxb, khu,
+ubmttq
+"""
+ORGANISATION_HEADS: tuple[tuple[str, ...], ...] = tuple(
+    sorted(
+        (tuple(head.split()) for head in _ORGANISATION_HEAD_WORDS.replace("\n", " ").split(",")),
+        key=len,
+        reverse=True,
+    )
+)
+_ORGANISATION_HEAD_FIRSTS = frozenset(head[0] for head in ORGANISATION_HEADS)
+# How many tokens after an organisation head still get its features.
+_ORGANISATION_SCOPE = 10
+
 # Distinct syllables whose feature sums are kept; past this the cache starts again.
 _MAX_CACHED_TOKENS = 200_000
 
@@ -78,7 +103,7 @@ def nfc_with_offsets(text: str) -> tuple[str, list[int]]:
 
 def tokenize(text: str) -> list[Token]:
     return [
-        Token(match.group(), match.start(), match.end()) for match in _TOKEN_PATTERN.finditer(text)
+        Token(match.group(), match.start(), match.end()) for match in TOKEN_PATTERN.finditer(text)
     ]
 
 
@@ -136,13 +161,28 @@ def shape(token: str) -> str:
 @dataclass(frozen=True, slots=True)
 class SyllableTables:
     """What the model knows about a syllable from a large unlabelled corpus: how often it is
-    written with a capital away from the start of a sentence, and how frequent it is (bucketed).
-    Built at training time from VNTC news (MIT) and shipped with the model."""
+    written with a capital away from the start of a sentence, and how frequent it is (bucketed);
+    and its word clusters, coarse to fine (syllables used in like contexts share one). Built at
+    training time from VNTC news (MIT) and shipped with the model."""
 
     buckets: dict[str, str]
+    clusters: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def attribute(self, lowered: str) -> str:
         return self.buckets.get(lowered, "unk")
+
+    def cluster_attributes(self, lowered: str) -> tuple[str, ...]:
+        """One feature per granularity ("k0=12", "k1=200", ...); none for an unclustered
+        syllable (its other features speak for it)."""
+        ids = self.clusters.get(lowered)
+        if ids is None:
+            return ()
+        return tuple(f"k{level}={cluster}" for level, cluster in enumerate(ids))
+
+    def cluster_part(self, lowered: str) -> str:
+        """The syllable in the cluster n-grams: its cluster at CLUSTER_NGRAM_LEVEL, or "-"."""
+        ids = self.clusters.get(lowered)
+        return str(ids[CLUSTER_NGRAM_LEVEL]) if ids is not None else "-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +231,12 @@ def local_attributes(token: str, tables: SyllableTables) -> tuple[tuple[str, ...
     """Attributes of a syllable on its own: (those used at every window offset, those used only
     for the syllable itself)."""
     lowered = token.lower()
-    windowed = (f"w={lowered}", f"s={shape(token)}", f"c={tables.attribute(lowered)}")
+    windowed = (
+        f"w={lowered}",
+        f"s={shape(token)}",
+        f"c={tables.attribute(lowered)}",
+        *tables.cluster_attributes(lowered),
+    )
     own = (
         f"f={strip_marks(lowered)}",
         f"x2={lowered[-2:]}",
@@ -214,8 +259,9 @@ def windowed_local_features(token: str, tables: SyllableTables) -> list[tuple[in
     return pairs
 
 
-# Features over two or three neighbouring syllables: (name, what they read, offsets). The lower-
-# cased syllable ("w") or its shape ("s"); outside the sequence they read "<s>" and "</s>".
+# Features over two or three neighbouring syllables: (name, what they read, offsets). They read
+# the lower-cased syllable ("w"), its shape ("s") or its word cluster ("k"); outside the
+# sequence, "<s>" and "</s>".
 NGRAM_FAMILIES: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("b.L", "w", (-1, 0)),
     ("b.R", "w", (0, 1)),
@@ -227,16 +273,24 @@ NGRAM_FAMILIES: tuple[tuple[str, str, tuple[int, ...]], ...] = (
     ("sb.L", "s", (-1, 0)),
     ("sb.R", "s", (0, 1)),
     ("st.C", "s", (-1, 0, 1)),
+    ("kb.L", "k", (-1, 0)),
+    ("kb.R", "k", (0, 1)),
+    ("kt.C", "k", (-1, 0, 1)),
 )
+# The word-cluster granularity the "k" n-grams read (see SyllableTables.cluster_part).
+CLUSTER_NGRAM_LEVEL = 1
 BEGIN, END = "<s>", "</s>"
 
 
-def context_features(tokens: Sequence[str], gazetteer: Gazetteer) -> list[list[str]]:
+def context_features(
+    tokens: Sequence[str], tables: SyllableTables, gazetteer: Gazetteer
+) -> list[list[str]]:
     """Features of each syllable that depend on more than one syllable of the sequence."""
     lowered = [token.lower() for token in tokens]
     padded = {
         "w": [BEGIN, BEGIN, *lowered, END, END],
         "s": [BEGIN, BEGIN, *(shape(token) for token in tokens), END, END],
+        "k": [BEGIN, BEGIN, *(tables.cluster_part(word) for word in lowered), END, END],
     }
     features = sequence_level_features(tokens, lowered, gazetteer)
     for index, row in enumerate(features):
@@ -303,6 +357,7 @@ def sparse_sequence_level_features(
         for index in range(previous_end, start):
             pairs.append((index, f"gp.h={head}"))
             pairs.append((index, f"gp.n={next_head}"))
+    pairs.extend(organisation_head_features(tokens, lowered))
     for start, end in runs:
         length = end - start
         before = lowered[start - 1] if start > 0 else BEGIN
@@ -320,6 +375,56 @@ def sparse_sequence_level_features(
             )
             pairs.append((index, f"r={position}{size}"))
             pairs.extend((index, feature) for feature in shared)
+    return pairs
+
+
+def organisation_head_features(
+    tokens: Sequence[str], lowered: Sequence[str]
+) -> list[tuple[int, str]]:
+    """(token index, feature) for the tokens after a capitalised organisation head
+    (``ORGANISATION_HEADS``) up to a clause break or the next head: the head, and the distance
+    to it (bucketed) with whether the token is capitalised."""
+    pairs: list[tuple[int, str]] = []
+    n = len(tokens)
+    index = 0
+    while index < n:
+        if lowered[index] not in _ORGANISATION_HEAD_FIRSTS or not tokens[index][:1].isupper():
+            index += 1
+            continue
+        head = next(
+            (
+                candidate
+                for candidate in ORGANISATION_HEADS
+                if tuple(lowered[index : index + len(candidate)]) == candidate
+            ),
+            None,
+        )
+        if head is None:
+            index += 1
+            continue
+        name = " ".join(head)
+        pairs.append((index, f"oh.at={name}"))
+        position = index + len(head)
+        limit = min(n, index + len(head) + _ORGANISATION_SCOPE)
+        while position < limit:
+            token = tokens[position]
+            if token in _CLAUSE_BREAKS and not (
+                # "TP.HCM", "TP. Hồ Chí Minh": a full stop between capitals stays inside.
+                token == "."
+                and tokens[position - 1][:1].isupper()
+                and position + 1 < n
+                and tokens[position + 1][:1].isupper()
+            ):
+                break
+            if lowered[position] in _ORGANISATION_HEAD_FIRSTS and token[:1].isupper():
+                break
+            distance = position - index - len(head) + 1
+            bucket = distance if distance <= 3 else "4-5" if distance <= 5 else "6+"
+            case = "A" if token[:1].isupper() else "a" if token[:1].isalpha() else "0"
+            pairs.append((position, f"oh.h={name}"))
+            pairs.append((position, f"oh.d={bucket}{case}"))
+            position += 1
+        index = position if position > index + len(head) else index + len(head)
     return pairs
 
 
@@ -344,7 +449,7 @@ def sequence_features(
 ) -> list[list[str]]:
     """Every feature string of every syllable: what crfsuite trains on. The serving path sums
     the same features' weights, in a faster arrangement."""
-    rows = context_features(tokens, gazetteer)
+    rows = context_features(tokens, tables, gazetteer)
     n = len(tokens)
     for index, token in enumerate(tokens):
         for offset, feature in windowed_local_features(token, tables):
@@ -405,7 +510,7 @@ class EntityRecognizer:
         # Per distinct syllable: its lower-cased form, its ids in the n-gram index and the row of
         # ``_local_table`` that holds the summed weights of its own features at every window
         # offset (text repeats syllables a lot).
-        self._token_cache: dict[str, tuple[str, int, int, int]] = {}
+        self._token_cache: dict[str, tuple[str, int, int, int, int]] = {}
         self._local_table = np.zeros((4096, 2 * WINDOW + 1, len(LABELS)))
         self._local_rows = 0
 
@@ -431,7 +536,7 @@ class EntityRecognizer:
         syllables = _lines(arrays["syllables"])
         syllable_buckets = _lines(arrays["syllable_buckets"])
         gazetteer_lines = _lines(arrays["gazetteer"])
-        if len(syllables) != len(syllable_buckets):
+        if not len(syllables) == len(syllable_buckets) == len(arrays["syllable_clusters"]):
             raise ModelLoadError(f"{weights_path}: syllable table columns differ in length")
         try:
             gazetteer = Gazetteer.from_mentions(
@@ -447,7 +552,14 @@ class EntityRecognizer:
             vocabulary={feature: index for index, feature in enumerate(features)},
             state_weights=np.vstack([state, np.zeros((1, len(LABELS)), dtype=np.float32)]),
             transitions=arrays["transitions"].astype(np.float64),
-            tables=SyllableTables(dict(zip(syllables, syllable_buckets, strict=True))),
+            tables=SyllableTables(
+                dict(zip(syllables, syllable_buckets, strict=True)),
+                {
+                    syllable: tuple(int(cluster) for cluster in ids)
+                    for syllable, ids in zip(syllables, arrays["syllable_clusters"], strict=True)
+                    if len(ids)
+                },
+            ),
             gazetteer=gazetteer,
         )
 
@@ -468,7 +580,7 @@ class EntityRecognizer:
             normalized, offsets = nfc_with_offsets(text)
             line_start = 0
             for line in normalized.split("\n"):
-                tokens = _TOKEN_PATTERN.findall(line)
+                tokens = TOKEN_PATTERN.findall(line)
                 for begin, end in sentence_ranges(tokens):
                     units.append((number, offsets, line, line_start, begin, end))
                     sequences.append(tokens[begin:end])
@@ -483,7 +595,7 @@ class EntityRecognizer:
             # Token positions are only needed around entities, so they are found only then.
             positions = token_spans.get((number, line_start))
             if positions is None:
-                positions = [match.span() for match in _TOKEN_PATTERN.finditer(line)]
+                positions = [match.span() for match in TOKEN_PATTERN.finditer(line)]
                 token_spans[number, line_start] = positions
             text = texts[number]
             for first, end, kind in entities:
@@ -554,7 +666,7 @@ class EntityRecognizer:
             for token in sequence
         ]
         local = self._local_table[
-            np.fromiter((entry[3] for entry in entries), dtype=np.int64, count=total)
+            np.fromiter((entry[4] for entry in entries), dtype=np.int64, count=total)
         ]
         sequence_ids = np.repeat(np.arange(len(sequences)), lengths)
         for offset in _OFFSET_TAGS:
@@ -571,8 +683,10 @@ class EntityRecognizer:
             emissions[targets] += np.where(same, local[sources, offset + WINDOW], 0.0)
 
         rows = self._ngrams.rows(
-            np.fromiter((entry[1] for entry in entries), dtype=np.int64, count=total),
-            np.fromiter((entry[2] for entry in entries), dtype=np.int64, count=total),
+            {
+                reads: np.fromiter((entry[1 + column] for entry in entries), np.int64, total)
+                for column, reads in enumerate(_NgramIndex.READS)
+            },
             sequence_ids,
             np.asarray(lengths),
             self._missing,
@@ -602,7 +716,7 @@ class EntityRecognizer:
             emissions[:, label] += np.bincount(targets, weights[:, label], minlength=total)
         return emissions
 
-    def _cache_token(self, token: str) -> tuple[str, int, int, int]:
+    def _cache_token(self, token: str) -> tuple[str, int, int, int, int]:
         row = self._local_rows
         if row == len(self._local_table):
             grown = np.zeros((2 * len(self._local_table), *self._local_table.shape[1:]))
@@ -616,7 +730,8 @@ class EntityRecognizer:
                 contributions[offset + WINDOW] += self._state_weights[index]
         self._local_rows = row + 1
         lowered = token.lower()
-        entry = (lowered, *self._ngrams.ids(lowered, shape(token)), row)
+        parts = (lowered, shape(token), self.tables.cluster_part(lowered))
+        entry = (lowered, *self._ngrams.ids(parts), row)
         self._token_cache[token] = entry
         return entry
 
@@ -688,8 +803,11 @@ class _NgramIndex:
     """The n-gram features of the model (``NGRAM_FAMILIES``) as sorted integer keys, so that
     every n-gram of a batch is looked up at once with ``np.searchsorted``."""
 
+    # What a syllable is read as in an n-gram, in the order ``ids`` gives them.
+    READS = ("w", "s", "k")
+
     def __init__(self, vocabulary: dict[str, int]) -> None:
-        self._part_ids: dict[str, dict[str, int]] = {"w": {}, "s": {}}
+        self._part_ids: dict[str, dict[str, int]] = {reads: {} for reads in self.READS}
         collected: dict[str, tuple[list[tuple[int, ...]], list[int]]] = {
             name: ([], []) for name, _, _ in NGRAM_FAMILIES
         }
@@ -725,19 +843,22 @@ class _NgramIndex:
             key = key * base + part
         return key
 
-    def ids(self, lowered: str, token_shape: str) -> tuple[int, int]:
-        return self._part_ids["w"].get(lowered, 0), self._part_ids["s"].get(token_shape, 0)
+    def ids(self, parts: Sequence[str]) -> tuple[int, ...]:
+        """Ids of a syllable's lower-cased form, shape and cluster (``READS``), 0 if unseen."""
+        return tuple(
+            self._part_ids[reads].get(part, 0)
+            for reads, part in zip(self.READS, parts, strict=True)
+        )
 
     def rows(
         self,
-        word_ids: np.ndarray,
-        shape_ids: np.ndarray,
+        part_ids: dict[str, np.ndarray],
         sequence_ids: np.ndarray,
         lengths: np.ndarray,
         missing: int,
     ) -> np.ndarray:
         """Weight row of every n-gram feature of every token: (tokens, families)."""
-        total = len(word_ids)
+        total = len(sequence_ids)
         # Each sequence gets two "<s>" before and two "</s>" after it.
         position = np.arange(total) + WINDOW * (2 * sequence_ids + 1)
         first = np.concatenate([[0], np.cumsum(lengths)[:-1]]) + 2 * WINDOW * np.arange(
@@ -745,7 +866,7 @@ class _NgramIndex:
         )
         padded_size = total + 2 * WINDOW * len(lengths)
         padded: dict[str, np.ndarray] = {}
-        for reads, ids in (("w", word_ids), ("s", shape_ids)):
+        for reads, ids in part_ids.items():
             values = np.full(padded_size, self._part_ids[reads].get(END, 0), dtype=np.int64)
             values[position] = ids
             for pad in range(WINDOW):
@@ -864,11 +985,19 @@ def _read_weights(path: Path) -> dict[str, np.ndarray]:
             if missing:
                 raise ModelLoadError(f"{path} lacks arrays {sorted(missing)}")
             arrays = {key: archive[key] for key in _WEIGHT_ARRAYS}
+            # Models without word clusters (before 1.1.0) have no cluster array.
+            arrays["syllable_clusters"] = (
+                archive["syllable_clusters"]
+                if "syllable_clusters" in archive.files
+                else np.zeros((len(_lines(arrays["syllables"])), 0), dtype=np.uint16)
+            )
     except (OSError, ValueError, zipfile.BadZipFile) as error:
         raise ModelLoadError(f"cannot read entity weights {path}: {error}") from error
     for key in ("features", "syllables", "syllable_buckets", "gazetteer"):
         if arrays[key].dtype != np.uint8 or arrays[key].ndim != 1:
             raise ModelLoadError(f"{path}: {key} must be a 1-d uint8 array of UTF-8 text")
+    if arrays["syllable_clusters"].ndim != 2 or arrays["syllable_clusters"].dtype != np.uint16:
+        raise ModelLoadError(f"{path}: syllable_clusters must be a 2-d uint16 array")
     if arrays["transitions"].shape != (len(LABELS), len(LABELS)):
         raise ModelLoadError(f"{path}: transitions must be {len(LABELS)}×{len(LABELS)}")
     if not all(np.isfinite(arrays[key]).all() for key in ("state_weights", "transitions")):

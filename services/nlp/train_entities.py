@@ -18,6 +18,7 @@ from services.nlp.entities import (
     FORMAT_VERSION,
     LABELS,
     MODEL_FILE,
+    TOKEN_PATTERN,
     WEIGHTS_FILE,
     EntityRecognizer,
     Gazetteer,
@@ -31,7 +32,7 @@ from services.nlp.entities import (
 )
 
 ENTITY_MODEL_NAME = "langnghe-entities-vi-syllable-crf"
-ENTITY_MODEL_VERSION = "1.0.0"
+ENTITY_MODEL_VERSION = "1.1.0"
 GAZETTEER_FOLDS = 5
 TUNING_FRACTION = 0.1
 # (c1, c2): L1 and L2 strengths of crfsuite's L-BFGS. L1 also prunes features, which keeps the
@@ -40,6 +41,14 @@ CRF_GRID: tuple[tuple[float, float], ...] = ((0.05, 0.01), (0.1, 0.1), (0.05, 0.
 MAX_ITERATIONS = 100
 # Syllables seen fewer times than this in VNTC get no table entry (they read as "unk").
 MIN_SYLLABLE_COUNT = 3
+# Word clusters: k-means of distributional vectors of VNTC syllables at three granularities,
+# coarse to fine (SYLLABLE_CLUSTER_SIZES[i] clusters give features "k{i}=...").
+SYLLABLE_CLUSTER_SIZES: tuple[int, ...] = (64, 256, 1024)
+# The vectors: positive PMI of a syllable with the commonest syllables at each window offset,
+# reduced by truncated SVD.
+CLUSTER_CONTEXT_WORDS = 3000
+CLUSTER_CONTEXT_OFFSETS = (-2, -1, 1, 2)
+CLUSTER_VECTOR_SIZE = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +104,11 @@ def syllable_tables(vntc_path: Path) -> SyllableTables:
     capitalised: Counter[str] = Counter()
     with gzip.open(vntc_path, "rt", encoding="utf-8") as lines:
         for line in lines:
-            text = json.loads(line)["text"]
-            tokens = tokenize(text)
-            for index, token in enumerate(tokens):
-                word = token.text
+            tokens = TOKEN_PATTERN.findall(json.loads(line)["text"])
+            for index, word in enumerate(tokens):
                 if not word[0].isalpha():
                     continue
-                if index == 0 or tokens[index - 1].text in '.!?…:"“(-–':
+                if index == 0 or tokens[index - 1] in '.!?…:"“(-–':
                     continue
                 lowered = word.lower()
                 total[lowered] += 1
@@ -118,6 +125,81 @@ def syllable_tables(vntc_path: Path) -> SyllableTables:
         frequency_bucket = min(int(math.log10(count)), 4)
         buckets[syllable] = f"{cap_bucket}{frequency_bucket}"
     return SyllableTables(buckets)
+
+
+def vntc_token_lines(vntc_path: Path) -> Iterator[list[str]]:
+    """The tokens (as ``entities.tokenize`` cuts them) of each line of each VNTC article."""
+    with gzip.open(vntc_path, "rt", encoding="utf-8") as lines:
+        for line in lines:
+            for text_line in json.loads(line)["text"].split("\n"):
+                tokens = TOKEN_PATTERN.findall(text_line)
+                if tokens:
+                    yield tokens
+
+
+def syllable_clusters(
+    vntc_path: Path, syllables: Sequence[str], seed: int
+) -> dict[str, tuple[int, ...]]:
+    """A cluster id per granularity (``SYLLABLE_CLUSTER_SIZES``) for each of ``syllables``
+    (lower-cased), from their contexts in VNTC news: syllables used alike ("hà", "huế", "vinh";
+    "sở", "bộ", "viện") share a cluster, which tells the CRF about syllables it saw rarely or
+    never in VLSP 2018."""
+    from scipy import sparse
+    from sklearn.cluster import KMeans
+    from sklearn.utils.extmath import randomized_svd
+
+    row_of = {syllable: index for index, syllable in enumerate(syllables)}
+    lines = [[token.lower() for token in tokens] for tokens in vntc_token_lines(vntc_path)]
+    counts = Counter(token for tokens in lines for token in tokens)
+    context_of = {
+        word: index for index, (word, _) in enumerate(counts.most_common(CLUSTER_CONTEXT_WORDS))
+    }
+    n_contexts = CLUSTER_CONTEXT_WORDS + 1  # the last column: any other syllable
+    rows_list: list[np.ndarray] = []
+    columns_list: list[np.ndarray] = []
+    for tokens in lines:
+        rows = np.fromiter((row_of.get(token, -1) for token in tokens), np.int64, len(tokens))
+        contexts = np.fromiter(
+            (context_of.get(token, CLUSTER_CONTEXT_WORDS) for token in tokens),
+            np.int64,
+            len(tokens),
+        )
+        for slot, offset in enumerate(CLUSTER_CONTEXT_OFFSETS):
+            if offset > 0:
+                source, target = rows[:-offset], contexts[offset:]
+            else:
+                source, target = rows[-offset:], contexts[:offset]
+            kept = source >= 0
+            rows_list.append(source[kept])
+            columns_list.append(target[kept] + slot * n_contexts)
+    row_ids = np.concatenate(rows_list)
+    cooccurrence = sparse.coo_matrix(
+        (np.ones(len(row_ids), dtype=np.float64), (row_ids, np.concatenate(columns_list))),
+        shape=(len(syllables), n_contexts * len(CLUSTER_CONTEXT_OFFSETS)),
+    ).tocsr()
+    # Positive PMI, with the context distribution smoothed (power 0.75) as is usual, so rare
+    # contexts do not dominate.
+    total = cooccurrence.sum()
+    row_sums = np.asarray(cooccurrence.sum(axis=1)).ravel()
+    column_sums = np.asarray(cooccurrence.sum(axis=0)).ravel() ** 0.75
+    column_share = column_sums / column_sums.sum()
+    coo = cooccurrence.tocoo()
+    pmi = np.log(coo.data / total / ((row_sums[coo.row] / total) * column_share[coo.col]))
+    kept = pmi > 0
+    ppmi = sparse.csr_matrix((pmi[kept], (coo.row[kept], coo.col[kept])), shape=cooccurrence.shape)
+    vectors, singular_values, _ = randomized_svd(ppmi, CLUSTER_VECTOR_SIZE, random_state=seed)
+    vectors = vectors * np.sqrt(singular_values)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = vectors / np.where(norms > 0, norms, 1.0)
+    assignments = []
+    for size in SYLLABLE_CLUSTER_SIZES:
+        kmeans = KMeans(n_clusters=size, n_init=1, random_state=seed, max_iter=100)
+        assignments.append(kmeans.fit_predict(vectors))
+        print(f"k-means {size}: inertia {kmeans.inertia_:.1f}", file=sys.stderr)
+    return {
+        syllable: tuple(int(column[index]) for column in assignments)
+        for index, syllable in enumerate(syllables)
+    }
 
 
 def doc_folds(paragraphs: Sequence[Paragraph], n_folds: int, seed: int) -> dict[str, int]:
@@ -244,7 +326,12 @@ def train_entities(args: argparse.Namespace) -> dict[str, object]:
     data_root: Path = args.data
     vlsp = data_root / "ner" / "vlsp2018"
     train = read_vlsp(vlsp / "train.jsonl")
-    tables = syllable_tables(data_root / "topic" / "vntc" / "train.jsonl.gz")
+    vntc = data_root / "topic" / "vntc" / "train.jsonl.gz"
+    tables = syllable_tables(vntc)
+    if args.clusters:
+        tables = SyllableTables(
+            tables.buckets, syllable_clusters(vntc, sorted(tables.buckets), args.seed)
+        )
     print(f"syllable table: {len(tables.buckets)} entries", file=sys.stderr)
 
     # Tuning: hold out a seeded tenth of the training documents.
@@ -253,7 +340,7 @@ def train_entities(args: argparse.Namespace) -> dict[str, object]:
     tune_part = [paragraph for paragraph in train if folds[paragraph.doc] == 0]
     grid = [(args.c1, args.c2)] if args.c1 is not None else list(CRF_GRID)
     trials = []
-    if len(grid) > 1:
+    if len(grid) > 1 or args.holdout:
         gazetteers, gazetteer_folds = out_of_fold_gazetteers(fit_part, args.seed)
         gazetteer_of = {doc: gazetteers[fold] for doc, fold in gazetteer_folds.items()}
         full_fit_gazetteer = Gazetteer.from_mentions(
@@ -268,6 +355,8 @@ def train_entities(args: argparse.Namespace) -> dict[str, object]:
         )
         best = max(trials, key=lambda trial: trial["f1"])
         c1, c2 = best["c1"], best["c2"]
+        if args.holdout:
+            return {"tuning": trials, "seconds": round(time.perf_counter() - started)}
     else:
         c1, c2 = grid[0]
 
@@ -354,6 +443,11 @@ def save_entity_model(
             "transitions": transitions,
             "syllables": encode_lines(syllables),
             "syllable_buckets": encode_lines(tables.buckets[s] for s in syllables),
+            # One row per syllable of the table, one column per granularity (none without
+            # clusters).
+            "syllable_clusters": np.asarray(
+                [tables.clusters.get(s, ()) for s in syllables], dtype=np.uint16
+            ).reshape(len(syllables), -1),
             "gazetteer": encode_lines(gazetteer_lines),
         },
     )
@@ -378,7 +472,7 @@ def save_entity_model(
             },
             {
                 "name": "VNTC (train sample)",
-                "use": "syllable capitalisation and frequency table",
+                "use": "syllable capitalisation and frequency table; syllable word clusters",
                 "licence": "MIT",
             },
         ],
@@ -397,5 +491,16 @@ def add_parser(tasks) -> None:
     parser.add_argument("--c1", type=float, default=None, help="skip tuning: use this c1")
     parser.add_argument("--c2", type=float, default=0.01, help="c2 when --c1 is given")
     parser.add_argument("--max-iterations", type=int, default=MAX_ITERATIONS)
+    parser.add_argument(
+        "--no-clusters",
+        dest="clusters",
+        action="store_false",
+        help="leave out the VNTC word-cluster features",
+    )
+    parser.add_argument(
+        "--holdout",
+        action="store_true",
+        help="only score the grid (or --c1/--c2) on the held-out tenth of train; write nothing",
+    )
     parser.add_argument("--verbose", action="store_true", help="print crfsuite's training log")
     parser.set_defaults(run=train_entities)

@@ -19,6 +19,7 @@ from services.nlp.entities import (
     Gazetteer,
     SyllableTables,
     nfc_with_offsets,
+    organisation_head_features,
     sentence_spans,
     sequence_features,
     spans_from_tags,
@@ -27,9 +28,10 @@ from services.nlp.entities import (
 
 MODEL_DIR = Path(entities_module.__file__).parent / "models" / "entities"
 
-# Written for these tests; none comes from a training corpus.
+# Written for these tests; none comes from a training corpus. The department is named with its
+# city: VLSP 2018, which the model learns from, often leaves a bare "Sở Y tế" unannotated.
 CITY_NEWS = (
-    "Sáng nay, ông Nguyễn Văn Minh, Giám đốc Sở Giao thông vận tải, đã đến kiểm tra "
+    "Sáng nay, ông Nguyễn Văn Minh, Giám đốc Sở Giao thông vận tải TP.HCM, đã đến kiểm tra "
     "công trình cải tạo đường Nguyễn Hữu Cảnh ở Thành phố Hồ Chí Minh."
 )
 FLOOD_POST = "Bà Trần Thị Lan ở Đà Nẵng nói rằng Công ty Cấp nước Đà Nẵng chưa sửa ống vỡ."
@@ -178,6 +180,50 @@ def test_sentences_do_not_break_after_abbreviations() -> None:
     ]
 
 
+def test_organisation_heads_reach_past_the_window() -> None:
+    tokens = [t.text for t in tokenize("Giám đốc Sở Y tế TP.HCM, ông Minh, nói ở sở.")]
+    lowered = [token.lower() for token in tokens]
+    features: dict[str, list[str]] = {}
+    for index, feature in organisation_head_features(tokens, lowered):
+        features.setdefault(f"{index}:{tokens[index]}", []).append(feature)
+    # "Sở" opens the name; every token up to the comma reads it, "TP.HCM" included; the
+    # lower-case "sở" at the end is a common noun and opens nothing.
+    assert features == {
+        "2:Sở": ["oh.at=sở"],
+        "3:Y": ["oh.h=sở", "oh.d=1A"],
+        "4:tế": ["oh.h=sở", "oh.d=2a"],
+        "5:TP": ["oh.h=sở", "oh.d=3A"],
+        "6:.": ["oh.h=sở", "oh.d=4-50"],
+        "7:HCM": ["oh.h=sở", "oh.d=4-5A"],
+    }
+    tokens = ["Ủy", "ban", "nhân", "dân", "Quận", "1"]
+    pairs = organisation_head_features(tokens, [token.lower() for token in tokens])
+    assert pairs[0] == (0, "oh.at=ủy ban nhân dân")
+    assert [index for index, _ in pairs[1:]] == [4, 4, 5, 5]
+
+
+def test_word_clusters_are_features() -> None:
+    tables = SyllableTables({"huế": "42"}, {"huế": (3, 17, 400)})
+    rows = sequence_features(["về", "Huế", "thăm", "mẹ"], tables, Gazetteer.from_mentions([]))
+    assert {"k0=3", "k1=17", "k2=400"} <= set(rows[1])
+    assert {"L1.k0=3", "L1.k2=400"} <= set(rows[2])
+    assert {"L2.k1=17"} <= set(rows[3])
+    assert {"R1.k1=17"} <= set(rows[0])
+    assert not any(re.fullmatch(r"k\d=\d+", f) for f in rows[0] + rows[2] + rows[3])
+    # Cluster n-grams read the middle granularity; an unclustered syllable reads "-".
+    assert {"kb.L=-|17", "kb.R=17|-", "kt.C=-|17|-"} <= set(rows[1])
+    assert "kb.L=<s>|-" in rows[0]
+
+
+def test_committed_model_has_word_clusters(recognizer: EntityRecognizer) -> None:
+    clusters = recognizer.tables.clusters
+    assert len(clusters) == len(recognizer.tables.buckets)
+    assert {len(ids) for ids in clusters.values()} == {3}
+    # Syllables used alike share clusters: the commonest family names, even at the finest
+    # granularity.
+    assert clusters["nguyễn"] == clusters["trần"]
+
+
 def test_gazetteer_longest_match() -> None:
     gazetteer = Gazetteer.from_mentions(
         [
@@ -258,7 +304,10 @@ def test_numpy_decoder_matches_crfsuite(tmp_path: Path) -> None:
     from services.nlp.train_entities import save_entity_model
 
     data = [_parse_annotated(line) for line in _ANNOTATED]
-    tables = SyllableTables({"đà": "42", "nẵng": "42", "làm": "01", "sở": "23"})
+    tables = SyllableTables(
+        {"đà": "42", "nẵng": "42", "làm": "01", "sở": "23", "huế": "42"},
+        {"đà": (1, 5), "nẵng": (1, 6), "làm": (0, 2), "sở": (2, 7), "huế": (1, 6)},
+    )
     gazetteer = Gazetteer.from_mentions(
         (tuple(tokens[start:end]), kind)
         for tokens, labels in data
@@ -275,6 +324,7 @@ def test_numpy_decoder_matches_crfsuite(tmp_path: Path) -> None:
         tmp_path, crf=crf, tables=tables, gazetteer=gazetteer, write_npz=write_npz, training={}
     )
     recognizer = EntityRecognizer.load(tmp_path)
+    assert recognizer.tables == tables
     unseen = (
         "Bà Lê Thị Hoa làm việc tại Sở Xây dựng Đà Nẵng .",
         "Mưa lớn ở Huế và Quận 3 , ông Trần Minh nói .",
