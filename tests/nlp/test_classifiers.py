@@ -283,3 +283,31 @@ def test_load_of_weights_without_a_head(tmp_path: Path) -> None:
     (copy / MODEL_FILE).write_text(json.dumps(description), encoding="utf-8")
     with pytest.raises(ModelLoadError, match=r"emotion\.embedding_coef"):
         TaskHeads.load(copy)
+
+
+def city_statements() -> list[dict]:
+    """45 statements about city life written for this check (15 negative, 15 positive, 15
+    neutral), never used to choose a model: the domain none of the training corpora covers."""
+    path = Path(__file__).parent / "fixtures" / "sentiment_city.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_sentiment_of_city_complaints_and_praise(
+    heads: TaskHeads, encoder: SentenceEncoder
+) -> None:
+    polar = [row for row in city_statements() if row["label"] != "neutral"]
+    labels = [s.label for s in predict(heads, encoder, [r["text"] for r in polar])["sentiment"]]
+    right = sum(label == row["label"] for label, row in zip(labels, polar, strict=True))
+    # heads 4.0.0: 26 of 30.
+    assert right >= 24, list(zip(labels, (r["text"] for r in polar), strict=True))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known limit (heads MODEL_CARD): factual city statements come out negative or "
+    "positive; the sentiment corpora are opinions, and in-domain neutral data is still to come",
+)
+def test_sentiment_of_neutral_city_statements(heads: TaskHeads, encoder: SentenceEncoder) -> None:
+    neutral = [row["text"] for row in city_statements() if row["label"] == "neutral"]
+    labels = [s.label for s in predict(heads, encoder, neutral)["sentiment"]]
+    assert labels.count("neutral") >= len(neutral) // 2
