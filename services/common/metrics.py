@@ -1,5 +1,6 @@
 """Prometheus metrics: a registry per process, its /metrics endpoint, and gRPC server metrics."""
 
+import asyncio
 import platform
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -99,6 +100,10 @@ class GrpcServerMetricsInterceptor(grpc.aio.ServerInterceptor):
             except grpc.aio.AbortError:
                 code = _code_of(context, grpc.StatusCode.UNKNOWN)
                 raise
+            except asyncio.CancelledError:
+                # The caller went away or the server is stopping: not a fault of the handler.
+                code = grpc.StatusCode.CANCELLED
+                raise
             except BaseException:
                 code = grpc.StatusCode.UNKNOWN
                 log.exception("rpc failed", service=service, method=method, request_id=request_id)
@@ -118,6 +123,9 @@ class GrpcServerMetricsInterceptor(grpc.aio.ServerInterceptor):
                 code = _code_of(context, grpc.StatusCode.OK)
             except grpc.aio.AbortError:
                 code = _code_of(context, grpc.StatusCode.UNKNOWN)
+                raise
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
                 raise
             finally:
                 self._observe(service, method, code, started, request_id)
