@@ -437,21 +437,23 @@ class SourceRegistry:
             "lease_until": {"$lte": now},
         }
         self._held_elsewhere = {h: t for h, t in self._held_elsewhere.items() if t > now}
-        candidates = []
+        # Each candidate with its hosts, parsed once.
+        candidates: list[tuple[dict[str, Any], list[str]]] = []
         if limit > 0:
             # Read past the limit when hosts are known to be held elsewhere: the first
             # candidates may be theirs. Alone, a replica reads no more than it can take.
             wanted_at_most = limit * 4 if self._held_elsewhere else limit
             found = self._sources.find(due).sort("next_fetch_at", 1).limit(wanted_at_most)
-            candidates = [
-                record
-                for record in await found.to_list()
-                if not any(h in self._held_elsewhere for h in source_hosts(record["urls"]))
-            ][:limit]
-        wanted = list(dict.fromkeys(h for c in candidates for h in source_hosts(c["urls"])))
+            for record in await found.to_list():
+                hosts = source_hosts(record["urls"])
+                if not any(h in self._held_elsewhere for h in hosts):
+                    candidates.append((record, hosts))
+                    if len(candidates) == limit:
+                        break
+        wanted = list(dict.fromkeys(h for _, hosts in candidates for h in hosts))
         released = {h: t for h, t in (release_hosts or {}).items() if h not in wanted}
         won = await self._lease_hosts(owner, wanted, released, now=now, lease_s=lease_s)
-        candidates = [c for c in candidates if all(h in won for h in source_hosts(c["urls"]))]
+        candidates = [(c, hosts) for c, hosts in candidates if all(h in won for h in hosts)]
         if not candidates:
             return []
         token = ObjectId()
@@ -461,13 +463,13 @@ class SourceRegistry:
             "lease_token": token,
         }
         result = await self._sources.bulk_write(
-            [UpdateOne({"_id": c["_id"], **due}, {"$set": lease}) for c in candidates],
+            [UpdateOne({"_id": c["_id"], **due}, {"$set": lease}) for c, _ in candidates],
             ordered=False,
         )
         if result.modified_count == len(candidates):
             # Every conditional update matched, so each candidate was free and is now ours as
             # it was read: no need to read them again.
-            return [{**c, **lease} for c in candidates]
+            return [{**c, **lease} for c, _ in candidates]
         if not result.modified_count:
             return []
         claimed = await self._sources.find({"lease_token": token}).to_list()
