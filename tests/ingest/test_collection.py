@@ -127,14 +127,25 @@ async def test_stories_group_syndicated_copies_and_nothing_else(
 
 
 async def test_sources_report_health_and_new_items(demo: Stack) -> None:
-    async with httpx.AsyncClient(timeout=10) as http:
-        metrics = (await http.get(f"http://127.0.0.1:{demo.ports.ingest_metrics}/metrics")).text
-    assert re.search(
+    # A round is counted when it ends, after its documents are stored, and the kill -9 test
+    # above restarted the process (and its counters): wait for a round of this process.
+    wanted = (
         r'langnghe_ingest_source_fetches_total\{channel="rss",kind="press",outcome="ok"\} [1-9]',
-        metrics,
+        r'langnghe_ingest_documents_stored_total\{kind="press"\} [1-9]',
+        r"langnghe_ingest_published_to_stored_seconds_bucket",
     )
-    assert re.search(r'langnghe_ingest_documents_stored_total\{kind="press"\} [1-9]', metrics)
-    assert "langnghe_ingest_published_to_stored_seconds_bucket" in metrics
+
+    async def missing() -> list[str]:
+        async with httpx.AsyncClient(timeout=10) as http:
+            url = f"http://127.0.0.1:{demo.ports.ingest_metrics}/metrics"
+            metrics = (await http.get(url)).text
+        return [pattern for pattern in wanted if not re.search(pattern, metrics)]
+
+    async def all_reported() -> bool:
+        return not await missing()
+
+    await wait_until(all_reported, within_s=90, what="a press feed's round in the metrics")
+    assert await missing() == []
 
 
 @pytest.mark.timeout(300)
