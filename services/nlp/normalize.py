@@ -77,6 +77,12 @@ _LOWER_CASE_ONLY = frozenset(("k", "j", "r", "z", "ny"))
 _NOT_BEFORE = {"bít": frozenset(("tất",))}
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+# Any token that could be shorthand, in lower-cased text (a quick test before the full pass).
+_TEENCODE_TOKEN = re.compile(
+    r"(?<!\w)(?:" + "|".join(sorted(map(re.escape, TEENCODE), key=len, reverse=True)) + r")(?!\w)"
+)
+# Whitespace other than one space between words (re's \s on str is str.isspace()'s class).
+_SPACE_TO_TIDY = re.compile(r"[^\S ]\s*| \s+")
 _NUMBER = re.compile(r"^\d+(?:[.,]\d+)*$")
 _INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
 
@@ -100,23 +106,25 @@ class Normalized:
         return self.offsets[start], self.offsets[end]
 
 
-# A stage returns its output text, the index in its own input of each output character, and
-# the index in its input that the end of its output stands for.
-type _Stage = Callable[[str], tuple[str, list[int], int]]
+# A stage returns its output text, the index in its own input of each output character (None
+# when output character i is input character i: most stages change nothing in most texts),
+# and the index in its input that the end of its output stands for.
+type _Stage = Callable[[str], tuple[str, list[int] | None, int]]
 
 
 def _compose(text: str, stages: tuple[_Stage, ...]) -> Normalized:
     offsets = list(range(len(text) + 1))
     for stage in stages:
         text, sources, end = stage(text)
-        offsets = [offsets[source] for source in sources] + [offsets[end]]
+        if sources is not None:
+            offsets = [offsets[source] for source in sources] + [offsets[end]]
     return Normalized(text, offsets)
 
 
-def _nfc(text: str) -> tuple[str, list[int], int]:
+def _nfc(text: str) -> tuple[str, list[int] | None, int]:
     """NFC, and characters that copy-paste leaves behind (zero-width, soft hyphen) removed."""
     if unicodedata.is_normalized("NFC", text) and not _INVISIBLE.intersection(text):
-        return text, list(range(len(text))), len(text)
+        return text, None, len(text)
     pieces: list[str] = []
     sources: list[int] = []
     start = 0
@@ -133,29 +141,28 @@ def _nfc(text: str) -> tuple[str, list[int], int]:
     return "".join(pieces), sources, len(text)
 
 
-def _whitespace(text: str) -> tuple[str, list[int], int]:
+def _whitespace(text: str) -> tuple[str, list[int] | None, int]:
     """Runs of spaces become one space, at most one blank line in a row, edges trimmed."""
+    stop = len(text.rstrip())
+    start = stop - len(text[:stop].lstrip())
     out: list[str] = []
     sources: list[int] = []
-    index = 0
-    length = len(text)
-    while index < length:
-        char = text[index]
-        if not char.isspace():
-            out.append(char)
-            sources.append(index)
-            index += 1
-            continue
-        run_start = index
-        while index < length and text[index].isspace():
-            index += 1
-        run = text[run_start:index]
-        if not out or index == length:
-            continue  # leading or trailing whitespace
-        newlines = run.count("\n") + run.count("\r") - run.count("\r\n")
+    kept = start  # where the text not yet copied starts
+    # A single space between words is kept as it is, so only other runs are visited.
+    for run in _SPACE_TO_TIDY.finditer(text, start, stop):
+        run_start, run_end = run.span()
+        out.append(text[kept:run_start])
+        sources.extend(range(kept, run_start))
+        spaces = run.group()
+        newlines = spaces.count("\n") + spaces.count("\r") - spaces.count("\r\n")
         replacement = " " if newlines == 0 else ("\n" if newlines == 1 else "\n\n")
-        out.extend(replacement)
+        out.append(replacement)
         sources.extend([run_start] * len(replacement))
+        kept = run_end
+    if kept == 0 and stop == len(text):
+        return text, None, len(text)  # nothing to tidy
+    out.append(text[kept:stop])
+    sources.extend(range(kept, stop))
     end = sources[-1] + 1 if sources else 0
     return "".join(out), sources, end
 
@@ -214,7 +221,10 @@ def place_tone(word: str) -> str:
     return fixed if len(fixed) == len(word) else word
 
 
-def _tone_marks(text: str) -> tuple[str, list[int], int]:
+def _tone_marks(text: str) -> tuple[str, list[int] | None, int]:
+    # Most texts have no misplaced tone: each distinct word is looked at once to find out.
+    if all(place_tone(word) == word for word in set(_TOKEN.findall(text))):
+        return text, None, len(text)
     pieces: list[str] = []
     last = 0
     for match in _TOKEN.finditer(text):
@@ -225,12 +235,15 @@ def _tone_marks(text: str) -> tuple[str, list[int], int]:
             pieces.append(fixed)
             last = match.end()
     if not pieces:
-        return text, list(range(len(text))), len(text)
+        return text, None, len(text)
     pieces.append(text[last:])
-    return "".join(pieces), list(range(len(text))), len(text)
+    # A re-placed tone swaps one letter for another: every character stays where it was.
+    return "".join(pieces), None, len(text)
 
 
-def _teencode(text: str) -> tuple[str, list[int], int]:
+def _teencode(text: str) -> tuple[str, list[int] | None, int]:
+    if not _TEENCODE_TOKEN.search(text.lower()):
+        return text, None, len(text)  # no shorthand at all: news articles, most posts
     matches = list(_TOKEN.finditer(text))
     out: list[str] = []
     sources: list[int] = []
@@ -262,7 +275,7 @@ def _teencode(text: str) -> tuple[str, list[int], int]:
         sources.extend(start + min(i, len(token) - 1) for i in range(len(replacement)))
         last = end
     if not out:
-        return text, list(range(len(text))), len(text)
+        return text, None, len(text)
     out.append(text[last:])
     sources.extend(range(last, len(text)))
     return "".join(out), sources, len(text)

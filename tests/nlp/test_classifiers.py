@@ -13,6 +13,7 @@ import pytest
 from services.common.text import strip_marks
 from services.nlp.build_encoder import build
 from services.nlp.classifiers import (
+    DOCUMENT_MAX_CHARS,
     MODEL_FILE,
     TASK_LABELS,
     ModelLoadError,
@@ -151,16 +152,35 @@ def test_ngram_lead_cuts_long_texts_between_words() -> None:
     assert ngram_lead("x" * 20, 8) == "x" * 8
 
 
-def test_long_article_is_read_up_to_the_cap(heads: TaskHeads, encoder: SentenceEncoder) -> None:
+def test_posts_heads_read_the_lead_and_topic_reads_the_article(
+    heads: TaskHeads, encoder: SentenceEncoder
+) -> None:
     article = TOPIC_ARTICLES["sports"]
-    padded = article + " " + "Trận đấu diễn ra trên sân vận động quốc gia. " * 200
-    assert len(padded) > heads.ngram_max_chars
-    lead = ngram_lead(padded, heads.ngram_max_chars)
-    embeddings = encoder.encode([padded, padded])
-    with_tail, lead_only = (
-        heads.predict([text], embeddings[:1])["topic"][0] for text in (padded, lead)
+    body = " ".join(
+        "Bệnh viện tiếp nhận thêm bệnh nhân sốt xuất huyết, bác sĩ khuyên người dân diệt muỗi."
+        for _ in range(40)
     )
-    assert with_tail == lead_only
+    long_article = article + " " + "Trận đấu diễn ra trên sân vận động quốc gia. " * 25 + body
+    lead = ngram_lead(long_article, heads.ngram_max_chars)
+    assert len(lead) < len(long_article) < DOCUMENT_MAX_CHARS
+    embeddings = encoder.encode([long_article])
+    whole, lead_only = (heads.predict([text], embeddings) for text in (long_article, lead))
+    # The heads of posts read the first NGRAM_MAX_CHARS characters alone...
+    for task in ("sentiment", "toxicity", "emotion"):
+        assert whole[task] == lead_only[task]
+    assert lead_only["topic"][0].label == "sports"
+    # ... the topic head reads on: an article that turns to a hospital's patients is health.
+    assert whole["topic"][0].label == "health"
+
+
+def test_topic_reads_up_to_its_cap(heads: TaskHeads, encoder: SentenceEncoder) -> None:
+    article = TOPIC_ARTICLES["sports"]
+    padded = article + " " + "Trận đấu diễn ra trên sân vận động quốc gia. " * 300
+    assert len(padded) > DOCUMENT_MAX_CHARS
+    embeddings = encoder.encode([padded])
+    cut = ngram_lead(padded, DOCUMENT_MAX_CHARS)
+    with_tail, up_to_cap = (heads.predict([text], embeddings)["topic"][0] for text in (padded, cut))
+    assert with_tail == up_to_cap
     assert with_tail.label == "sports"
 
 
@@ -263,6 +283,15 @@ def test_load_of_another_format_version(tmp_path: Path) -> None:
     description["format_version"] = 99
     (copy / MODEL_FILE).write_text(json.dumps(description), encoding="utf-8")
     with pytest.raises(ModelLoadError, match="format_version"):
+        TaskHeads.load(copy)
+
+
+def test_load_of_a_head_on_an_unknown_view(tmp_path: Path) -> None:
+    copy = copy_heads(tmp_path)
+    description = json.loads((copy / MODEL_FILE).read_text(encoding="utf-8"))
+    description["tasks"]["topic"]["view"] = "headline"
+    (copy / MODEL_FILE).write_text(json.dumps(description), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="topic reads the unknown view 'headline'"):
         TaskHeads.load(copy)
 
 

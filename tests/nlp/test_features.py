@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from services.nlp.features import HashedNgramFeaturizer, stable_hash
+from services.nlp.features import HashedNgramFeaturizer, pair_hash, pair_hashes, stable_hash
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,3 +71,25 @@ def test_featurizer_batch_matches_single_rows() -> None:
         start, end = batch.indptr[row], batch.indptr[row + 1]
         assert batch.indices[start:end].tolist() == indices.tolist()
         assert batch.values[start:end].tolist() == values.tolist()
+
+
+def test_words_only_featurizer_has_the_word_features_and_nothing_else() -> None:
+    full = HashedNgramFeaturizer(2**18)
+    words = HashedNgramFeaturizer(2**18, char_ngram_range=None)
+    text = "ngập nước đường phố"
+    # 4 words, their 4 forms without marks, 3 bigrams of each form.
+    assert len(words.bucket_ids(text)) == 4 + 4 + 3 + 3
+    assert set(words.bucket_ids(text)) < set(full.bucket_ids(text))
+    assert words.config()["char_ngram_range"] is None
+    assert full.config()["char_ngram_range"] == [2, 5]
+    with pytest.raises(ValueError, match="char_ngram_range"):
+        HashedNgramFeaturizer(2**18, char_ngram_range=(3, 2))
+
+
+def test_pair_hashes_of_arrays_equal_pair_hash_of_each_pair() -> None:
+    rng = np.random.default_rng(7)
+    left = rng.integers(0, 2**32, 2_000, dtype=np.uint64)
+    right = rng.integers(0, 2**32, 2_000, dtype=np.uint64)
+    left[0] = right[0] = 2**32 - 1  # the largest products must not overflow
+    expected = [pair_hash(int(a), int(b)) for a, b in zip(left, right, strict=True)]
+    assert pair_hashes(left, right).tolist() == expected
