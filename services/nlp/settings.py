@@ -41,3 +41,6 @@ class NlpSettings(ServiceSettings):
     # texts; the first call waits at most max_batch_wait_ms for company.
     max_batch_texts: int = Field(default=64, ge=1)
     max_batch_wait_ms: float = Field(default=2.0, ge=0, le=100)
+    # Model batches analysed at once, each on its own thread: with two, one batch's Python
+    # stages run while the other's encoder keeps the cores busy. One runs them strictly in turn.
+    max_batches_in_flight: int = Field(default=2, ge=1, le=8)
