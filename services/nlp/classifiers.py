@@ -12,7 +12,7 @@ import numpy as np
 from services.nlp.artifacts import ModelLoadError, read_description, read_verified
 from services.nlp.encoder import DIM
 from services.nlp.features import HashedNgramFeaturizer, SparseBatch
-from services.nlp.normalize import normalize
+from services.nlp.normalize import normalize_text
 
 FORMAT_VERSION = 3
 MODEL_FILE = "heads.json"
@@ -191,7 +191,7 @@ class TaskHeads:
     def ngram_features(self, texts: Sequence[str]) -> SparseBatch:
         """The hashed n-gram TF-IDF rows of ``texts``' leads, after Vietnamese normalisation."""
         return self.featurizer.transform(
-            normalize(ngram_lead(text, self.ngram_max_chars)).text for text in texts
+            normalize_text(ngram_lead(text, self.ngram_max_chars)) for text in texts
         )
 
     def probabilities(

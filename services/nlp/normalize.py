@@ -160,6 +160,21 @@ def _whitespace(text: str) -> tuple[str, list[int], int]:
     return "".join(out), sources, end
 
 
+# Runs of white space other than one plain space, which stays as it is and is most of them.
+# (\s matches exactly the characters of str.isspace() in a str pattern.)
+_WHITESPACE_TO_TIDY = re.compile(r"[^\S ]\s*| \s+")
+
+
+def _tidy_whitespace(text: str) -> str:
+    """``_whitespace`` without the offsets, one regex pass instead of a loop per character."""
+    return _WHITESPACE_TO_TIDY.sub(_whitespace_replacement, text.strip())
+
+
+def _whitespace_replacement(run: re.Match[str]) -> str:
+    newlines = run[0].count("\n") + run[0].count("\r") - run[0].count("\r\n")
+    return " " if newlines == 0 else ("\n" if newlines == 1 else "\n\n")
+
+
 def _apply_case(pattern: str, word: str) -> str:
     if len(pattern) > 1 and pattern.isupper():
         return word.upper()
@@ -276,6 +291,18 @@ def normalize(text: str) -> Normalized:
     if not isinstance(text, str):
         raise TypeError(f"normalize takes a str, not {type(text).__name__}")
     return _compose(text, _STAGES)
+
+
+def normalize_text(text: str) -> str:
+    """``normalize(text).text`` without building the offsets, for callers that read only the
+    text (the classification heads): on an article's first 1,000 characters, half the time."""
+    if not isinstance(text, str):
+        raise TypeError(f"normalize takes a str, not {type(text).__name__}")
+    if not unicodedata.is_normalized("NFC", text) or _INVISIBLE.intersection(text):
+        text = _nfc(text)[0]
+    text = _tidy_whitespace(text)
+    text = _tone_marks(text)[0]
+    return _teencode(text)[0]
 
 
 def fold(text: str) -> str:

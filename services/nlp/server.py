@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import grpc
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from langnghe.nlp.v1 import nlp_pb2, nlp_pb2_grpc
 from services.nlp.pipeline import Analyzer, model_entries
@@ -40,6 +40,11 @@ class NlpMetrics:
             "langnghe_nlp_batch_wait_seconds",
             "Time an Analyze call waited before its model batch started.",
             buckets=WAIT_BUCKETS,
+            registry=registry,
+        )
+        self.batches_running = Gauge(
+            "langnghe_nlp_batches_running",
+            "Model batches being analysed now (at most max_batches_in_flight).",
             registry=registry,
         )
         self.stage = Histogram(
@@ -184,13 +189,15 @@ class MicroBatcher:
 
     async def _run_batch(self, batch: list[_Call], texts: int) -> None:
         loop = asyncio.get_running_loop()
-        try:
+        metrics = self._metrics
+        if metrics is not None:
             started = time.perf_counter()
-            if self._metrics is not None:
-                self._metrics.batch_texts.observe(texts)
-                self._metrics.batch_calls.observe(len(batch))
-                for call in batch:
-                    self._metrics.batch_wait.observe(started - call.arrived)
+            metrics.batches_running.inc()
+            metrics.batch_texts.observe(texts)
+            metrics.batch_calls.observe(len(batch))
+            for call in batch:
+                metrics.batch_wait.observe(started - call.arrived)
+        try:
             inputs = [item for call in batch for item in call.inputs]
             try:
                 analyses = await loop.run_in_executor(self._executor, self._run, inputs)
@@ -209,6 +216,8 @@ class MicroBatcher:
                 self._settle(call, part)
         finally:
             self._free_workers.release()
+            if metrics is not None:
+                metrics.batches_running.dec()
 
     async def _run_alone(self, call: _Call) -> None:
         loop = asyncio.get_running_loop()

@@ -1,6 +1,7 @@
 """The Analyzer in-process: offsets back to the input, every field present, non-vi left empty."""
 
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -206,3 +207,29 @@ def test_sector_rules_read_only_what_the_encoder_read(analyzer: Analyzer) -> Non
     assert "flooding" not in sectors
     (whole,) = analyzer.analyze([nlp_pb2.TextInput(id="b", text=tail * 3)])
     assert "flooding" in [s.label for s in whole.sectors], "the tail alone is about flooding"
+
+
+def test_analyses_from_several_threads_match_one_at_a_time(analyzer: Analyzer) -> None:
+    # Posts and articles of my own, in batches that share words, so that the entity tagger's
+    # and the featuriser's caches are read and grown by every thread at once.
+    places = ["Quận 7", "phường Tân Phong", "cầu Sài Gòn", "chợ Bà Chiểu", "huyện Nhà Bè"]
+    posts = [
+        f"Sáng nay {place} kẹt xe {n} tiếng, ông Trần Văn Hùng nói chưa thấy ai phân luồng."
+        for n, place in enumerate(places * 4)
+    ]
+    article = (
+        "Ủy ban nhân dân thành phố vừa phê duyệt dự án cải tạo kênh Tàu Hũ. "
+        "Bà Lê Thị Mai, người dân sống ven kênh, mong công trình sớm hoàn thành. "
+    ) * 12
+    batches = [
+        [nlp_pb2.TextInput(id=f"{b}-{i}", text=t) for i, t in enumerate(posts[b::3])]
+        for b in range(3)
+    ]
+    batches.append(
+        [nlp_pb2.TextInput(id=f"art-{i}", title="Cải tạo kênh", text=article[i:]) for i in range(4)]
+    )
+    one_at_a_time = [analyzer.analyze(batch) for batch in batches]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(3):
+            at_once = list(pool.map(analyzer.analyze, batches))
+            assert at_once == one_at_a_time
