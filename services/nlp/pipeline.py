@@ -110,7 +110,9 @@ class CleanText:
 
 
 _INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
-_WHITESPACE_RUN = re.compile(r"\s+")
+# Runs of white space other than one plain space: the runs that cleaning changes. A plain
+# space between words, most runs by far, stays as it is with its own offset.
+_WHITESPACE_TO_FOLD = re.compile(r"[^\S ]\s*| \s+")
 
 
 def clean_with_offsets(text: str) -> CleanText:
@@ -118,23 +120,25 @@ def clean_with_offsets(text: str) -> CleanText:
     ends stripped; every output character keeps the index of the input it came from."""
     if any(ch in text for ch in _INVISIBLE) or not unicodedata.is_normalized("NFC", text):
         return _clean_character_by_character(text)
-    # Most text arrives composed and clean: only white space changes, found by one regex.
+    # Most text arrives composed and clean: only white space changes, found by one regex, and
+    # the stretches between changes keep their offsets as ranges.
+    start = len(text) - len(text.lstrip())
+    stop = len(text.rstrip())
+    if start >= stop:
+        return CleanText("", [len(text)])
     pieces: list[str] = []
     offsets: list[int] = []
-    position = 0
-    for run in _WHITESPACE_RUN.finditer(text):
-        start, end = run.span()
-        if start > position:
-            pieces.append(text[position:start])
-            offsets.extend(range(position, start))
-        if offsets and end < len(text):
-            pieces.append("\n" if "\n" in run[0] or "\r" in run[0] else " ")
-            offsets.append(start)
+    position = start
+    for run in _WHITESPACE_TO_FOLD.finditer(text, start, stop):
+        begin, end = run.span()
+        pieces.append(text[position:begin])
+        offsets.extend(range(position, begin))
+        pieces.append("\n" if "\n" in run[0] or "\r" in run[0] else " ")
+        offsets.append(begin)
         position = end
-    if position < len(text):
-        pieces.append(text[position:])
-        offsets.extend(range(position, len(text)))
-    offsets.append(_end_of(text, offsets[-1]) if offsets else len(text))
+    pieces.append(text[position:stop])
+    offsets.extend(range(position, stop))
+    offsets.append(_end_of(text, stop - 1))
     return CleanText("".join(pieces), offsets)
 
 

@@ -141,6 +141,8 @@ def test_empty_batch_and_empty_text(analyzer: Analyzer) -> None:
         "  Kẹt   xe\t\tở\n\n  Hàng Xanh  ",
         "Dòng một\r\nDòng hai \u3000 hết",
         "👍 quá đã 👍\n",
+        " Kẹt xe \t ở\u00a0Hàng Xanh ",
+        "\u3000Ngập\x1c sâu \r\n\r\n",
         "a\u0301",  # not NFC: the careful path alone
     ],
 )
