@@ -33,7 +33,8 @@ class NlpSettings(ServiceSettings):
     # over at most this many tokens of title + text (an article's title and lead).
     encoder_dir: Path = ENCODER_DIR
     encoder_max_tokens: int = Field(default=128, ge=16, le=512)
-    # onnxruntime threads for one batch; 0 lets onnxruntime use every physical core.
+    # onnxruntime threads for one batch; 0: the cores this process may use (its affinity and
+    # cgroup CPU limit) shared among the batches in flight, at least one each.
     intra_op_threads: int = Field(default=0, ge=0)
     # Let onnxruntime's idle threads spin: worth it only on cores nothing else uses.
     intra_op_spinning: bool = False

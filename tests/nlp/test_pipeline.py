@@ -1,5 +1,6 @@
 """The Analyzer in-process: offsets back to the input, every field present, non-vi left empty."""
 
+import os
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -8,7 +9,14 @@ import numpy as np
 import pytest
 
 from langnghe.nlp.v1 import nlp_pb2
-from services.nlp.pipeline import Analyzer, Document, clean_with_offsets, load_analyzer
+from services.nlp.pipeline import (
+    Analyzer,
+    Document,
+    clean_with_offsets,
+    encoder_threads,
+    load_analyzer,
+    usable_cores,
+)
 from services.nlp.settings import NlpSettings
 
 POSTS = [
@@ -235,3 +243,12 @@ def test_analyses_from_several_threads_match_one_at_a_time(analyzer: Analyzer) -
         for _ in range(3):
             at_once = list(pool.map(analyzer.analyze, batches))
             assert at_once == one_at_a_time
+
+
+def test_encoder_threads_share_the_usable_cores_among_the_batches_in_flight() -> None:
+    cores = usable_cores()
+    assert 1 <= cores <= (os.cpu_count() or 1)
+    assert encoder_threads(NlpSettings(intra_op_threads=3)) == 3  # as set, whatever the cores
+    assert encoder_threads(NlpSettings(max_batches_in_flight=1)) == cores
+    assert encoder_threads(NlpSettings(max_batches_in_flight=2)) == max(1, cores // 2)
+    assert encoder_threads(NlpSettings(max_batches_in_flight=8)) == max(1, cores // 8)
