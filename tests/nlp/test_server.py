@@ -2,6 +2,7 @@
 SIGTERM, and serving with no network."""
 
 import asyncio
+import contextlib
 import json
 import re
 import shutil
@@ -350,5 +351,7 @@ async def test_batches_in_flight_at_once_give_every_text_its_lone_analysis(
         together = await asyncio.gather(*(nlp.Analyze(r, timeout=60) for r in calls))
     finally:
         watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
     assert together == alone
     assert max(running_seen) == 2, f"batches running at a time: {sorted(running_seen)}"
