@@ -11,7 +11,9 @@ so that a shared machine's changing load weighs on both sides alike.
 
 ``python bench/nlp.py [--seconds 12] [--rounds 3] [--clients 4] [--batch 32]`` ends with one
 JSON line:
-{"posts_per_s", "articles_per_s", "baseline_posts_per_s", "speedup", "peak_rss_mb"}.
+{"posts_per_s", "articles_per_s", "baseline_posts_per_s", "speedup", "peak_rss_mb",
+"posts_cpu_ms", "articles_cpu_ms", "baseline_cpu_ms", "cpu_speedup"} (CPU milliseconds a
+document: the nlp server's process over all its threads, and the baseline's).
 The baseline needs torch: ``pip install -e '.[bench]'``.
 """
 
@@ -196,12 +198,28 @@ async def drive(
     return done, time.perf_counter() - started
 
 
-async def measure(stub, metrics_port: int, inputs, *, batch: int, clients: int, seconds: float):
-    """(documents, seconds, {stage: server seconds}) of one phase."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process, all its threads together."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(
+    stub, metrics_port: int, pid: int, inputs, *, batch: int, clients: int, seconds: float
+):
+    """(documents, seconds, {stage: server seconds}) of one phase; the stage "process_cpu" is
+    the server's CPU time over all its threads, which other processes' load moves far less than
+    wall time: on a shared machine it tells whether the service did less work."""
     before = await stage_seconds(metrics_port)
+    cpu_before = cpu_seconds(pid)
     done, elapsed = await drive(stub, inputs, batch=batch, clients=clients, seconds=seconds)
+    cpu = cpu_seconds(pid) - cpu_before
     after = await stage_seconds(metrics_port)
-    return done, elapsed, {k: v - before.get(k, 0.0) for k, v in after.items()}
+    return (
+        done,
+        elapsed,
+        {k: v - before.get(k, 0.0) for k, v in after.items()} | {"process_cpu": cpu},
+    )
 
 
 async def bench_server(args, posts: list[str], articles: list[tuple[str, str]], baseline) -> dict:
@@ -244,12 +262,13 @@ async def bench_server(args, posts: list[str], articles: list[tuple[str, str]], 
                     if name == "baseline":
                         if baseline is None:
                             continue
-                        done, elapsed = await asyncio.to_thread(baseline, phase_s)
-                        stages = {}
+                        done, elapsed, cpu = await asyncio.to_thread(baseline, phase_s)
+                        stages = {"process_cpu": cpu}
                     else:
                         done, elapsed, stages = await measure(
                             stub,
                             metrics_port,
+                            server.process.pid,
                             inputs,
                             batch=batch,
                             clients=args.clients,
@@ -343,7 +362,8 @@ def bert_base_pipeline(corpus: list[str], batch: int):
 
 
 def baseline_runner(posts: list[str], batch: int):
-    """A callable that classifies batches of ``posts`` for some seconds: (posts, seconds)."""
+    """A callable that classifies batches of ``posts`` for some seconds: (posts, seconds, CPU
+    seconds of this process, which does nothing else meanwhile)."""
     # The nlp server's threads do not spin while idle; the baseline's OpenMP threads get the
     # same treatment, which only helps it on shared cores. Set before torch is imported.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -353,14 +373,27 @@ def baseline_runner(posts: list[str], batch: int):
     classify(posts[:batch], truncation=True)  # warm-up
     batches = itertools.cycle([posts[i : i + batch] for i in range(0, len(posts), batch)])
 
-    def run(seconds: float) -> tuple[int, float]:
-        done, started = 0, time.perf_counter()
+    def run(seconds: float) -> tuple[int, float, float]:
+        done, started, cpu = 0, time.perf_counter(), time.process_time()
         with torch.inference_mode():
             while time.perf_counter() - started < seconds:
                 done += len(classify(next(batches), truncation=True))
-        return done, time.perf_counter() - started
+        return done, time.perf_counter() - started, time.process_time() - cpu
 
     return run
+
+
+def cpu_figures(server: dict) -> dict[str, float]:
+    """CPU milliseconds a document on each side, and the speed-up they give: the work each side
+    does, which a shared machine's load moves far less than wall time."""
+    figures = {}
+    for name in ("posts", "articles", "baseline"):
+        stages = server.get(f"{name}_stage_ms_per_doc", {})
+        if "process_cpu" in stages:
+            figures[f"{name}_cpu_ms"] = stages["process_cpu"]
+    if "posts_cpu_ms" in figures and "baseline_cpu_ms" in figures:
+        figures["cpu_speedup"] = round(figures["baseline_cpu_ms"] / figures["posts_cpu_ms"], 2)
+    return figures
 
 
 def main() -> int:
@@ -399,6 +432,7 @@ def main() -> int:
                 ),
                 "speedup": None if speedup is None else round(speedup, 2),
                 "peak_rss_mb": round(server["peak_rss_mb"], 1),
+                **cpu_figures(server),
             }
         )
     )

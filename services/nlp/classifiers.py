@@ -13,7 +13,7 @@ import numpy as np
 from services.nlp.artifacts import ModelLoadError, read_description, read_verified
 from services.nlp.encoder import DIM
 from services.nlp.features import HashedNgramFeaturizer, SparseBatch
-from services.nlp.normalize import normalize
+from services.nlp.normalize import normalize_text
 
 FORMAT_VERSION = 4
 MODEL_FILE = "heads.json"
@@ -100,7 +100,7 @@ class NgramView:
     ) -> SparseBatch:
         """The hashed n-gram TF-IDF rows of the part of ``texts`` this view reads, after
         Vietnamese normalisation (``normalized``, when given, normalises: views share it)."""
-        normalized = normalized or _normalized_text
+        normalized = normalized or normalize_text
         return self.featurizer.transform(
             normalized(ngram_lead(text, self.max_chars)) for text in texts
         )
@@ -243,7 +243,7 @@ class TaskHeads:
             )
         # A post is shorter than either view's cut: both views read the same text, and it is
         # normalised once.
-        normalized = functools.lru_cache(maxsize=2 * len(texts) + 1)(_normalized_text)
+        normalized = functools.lru_cache(maxsize=2 * len(texts) + 1)(normalize_text)
         view_logits = {name: view.logits(texts, normalized) for name, view in self.views.items()}
         has_features = np.logical_or.reduce([seen for _, seen in view_logits.values()])
         out: dict[str, np.ndarray] = {}
@@ -275,10 +275,6 @@ class TaskHeads:
                 _scores(labels, row, int(index)) for row, index in zip(rows, chosen, strict=True)
             ]
         return result
-
-
-def _normalized_text(text: str) -> str:
-    return normalize(text).text
 
 
 def ngram_lead(text: str, max_chars: int) -> str:

@@ -126,6 +126,9 @@ class SentenceEncoder:
         """How many characters of each text the encoder reads before truncation stops it, so
         that other evidence can be taken from the same window (an article's title and lead)."""
         encodings = self._tokenizer.encode_batch([self.prefix + t for t in texts])
+        return self._covered(texts, encodings)
+
+    def _covered(self, texts: Sequence[str], encodings: Sequence) -> list[int]:
         lengths = []
         for text, encoding in zip(texts, encodings, strict=True):
             if len(encoding.ids) < self.max_tokens:
@@ -137,14 +140,22 @@ class SentenceEncoder:
 
     def encode(self, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
         """Embeddings of ``texts`` in their order: float32, shape (n, 384), unit L2 norm."""
-        if isinstance(texts, str):
-            raise TypeError("encode takes a sequence of strings, not one string")
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
-        out = np.empty((len(texts), DIM), dtype=np.float32)
-        if not texts:
+        _check(texts, batch_size)
+        return self._embed(self.tokenize(texts), batch_size)
+
+    def encode_with_windows(
+        self, texts: Sequence[str], batch_size: int = 32
+    ) -> tuple[np.ndarray, list[int]]:
+        """``encode`` and ``covered_lengths`` of the same texts from one tokenisation."""
+        _check(texts, batch_size)
+        encodings = self._tokenizer.encode_batch([self.prefix + t for t in texts])
+        embeddings = self._embed([e.ids for e in encodings], batch_size)
+        return embeddings, self._covered(texts, encodings)
+
+    def _embed(self, ids: Sequence[Sequence[int]], batch_size: int) -> np.ndarray:
+        out = np.empty((len(ids), DIM), dtype=np.float32)
+        if not ids:
             return out
-        ids = self.tokenize(texts)
         # Length-sorted batches pad little; results go back to the caller's order through `order`.
         order = np.argsort([len(i) for i in ids], kind="stable")
         for start in range(0, len(order), batch_size):
@@ -160,3 +171,10 @@ class SentenceEncoder:
             )
             out[chunk] = embeddings
         return out
+
+
+def _check(texts: Sequence[str], batch_size: int) -> None:
+    if isinstance(texts, str):
+        raise TypeError("encode takes a sequence of strings, not one string")
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import grpc
 import structlog
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from langnghe.nlp.v1 import nlp_pb2, nlp_pb2_grpc
 from services.nlp.pipeline import Analyzer, model_entries
@@ -42,6 +42,11 @@ class NlpMetrics:
             buckets=WAIT_BUCKETS,
             registry=registry,
         )
+        self.batches_running = Gauge(
+            "langnghe_nlp_batches_running",
+            "Model batches being analysed now (at most max_batches_in_flight).",
+            registry=registry,
+        )
         self.stage = Histogram(
             "langnghe_nlp_stage_seconds",
             "Time of one analysis stage over one model batch.",
@@ -71,12 +76,14 @@ class _Call:
 
 
 class MicroBatcher:
-    """Merges concurrent calls into one model batch of at most ``max_texts`` texts.
+    """Merges concurrent calls into model batches of at most ``max_texts`` texts, and runs up to
+    ``max_in_flight`` batches at once on as many worker threads.
 
-    The oldest waiting call waits at most ``max_wait_s`` for company; calls that arrive while a
-    batch runs go into the next batch at once. Batches run one at a time on one worker thread:
-    each already uses ``intra_op_threads`` cores, and the event loop stays free for new calls
-    and health checks.
+    The oldest waiting call waits at most ``max_wait_s`` for company once a worker is free;
+    calls that arrive while every worker is busy go into the next batch. With two batches in
+    flight, one batch's Python stages (normalisation, heads, entities, building protobufs) run
+    while the other's encoder keeps the cores busy, instead of leaving them idle; the event
+    loop stays free for new calls and health checks.
     """
 
     def __init__(
@@ -85,25 +92,35 @@ class MicroBatcher:
         *,
         max_texts: int,
         max_wait_s: float,
+        max_in_flight: int = 1,
         metrics: NlpMetrics | None = None,
     ) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
         self._run = run
         self._max_texts = max_texts
         self._max_wait_s = max_wait_s
         self._metrics = metrics
         self._pending: list[_Call] = []
         self._arrival = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nlp-batch")
+        self._free_workers = asyncio.Semaphore(max_in_flight)
+        self._executor = ThreadPoolExecutor(
+            max_workers=max_in_flight, thread_name_prefix="nlp-batch"
+        )
         self._worker: asyncio.Task | None = None
+        self._in_flight: set[asyncio.Task] = set()
 
     def start(self) -> None:
         self._worker = asyncio.get_running_loop().create_task(self._work(), name="nlp-batcher")
 
     async def close(self) -> None:
+        """Stop taking batches, let the running ones answer their calls, fail the waiting ones."""
         if self._worker is not None:
             self._worker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
         for call in self._pending:
             if not call.future.done():
                 call.future.set_exception(RuntimeError("the nlp service is shutting down"))
@@ -128,35 +145,59 @@ class MicroBatcher:
             self._pending = [c for c in self._pending if not c.future.done()]
             if not self._pending:
                 continue
-            # Wait for company only until the oldest call has waited max_wait_s in all.
-            while self._pending_texts() < self._max_texts:
-                left = self._pending[0].arrived + self._max_wait_s - time.perf_counter()
-                if left <= 0:
-                    break
-                try:
-                    await asyncio.wait_for(self._arrival.wait(), left)
-                except TimeoutError:
-                    break
-                self._arrival.clear()
-            batch, texts = [], 0
-            while self._pending and (
-                not batch or texts + len(self._pending[0].inputs) <= self._max_texts
-            ):
-                call = self._pending.pop(0)
-                if call.future.done():  # its caller gave up (deadline, cancellation)
-                    continue
-                batch.append(call)
-                texts += len(call.inputs)
-            if self._pending:
-                self._arrival.set()  # the rest form the next batch without waiting again
+            # A batch forms only when a worker can take it, so that calls arriving while every
+            # worker is busy join it rather than queue behind it in batches of their own.
+            await self._free_workers.acquire()
+            try:
+                batch, texts = await self._next_batch()
+            except BaseException:
+                self._free_workers.release()
+                raise
             if not batch:
+                self._free_workers.release()
                 continue
+            task = loop.create_task(self._run_batch(batch, texts))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _next_batch(self) -> tuple[list[_Call], int]:
+        # Wait for company only until the oldest call has waited max_wait_s in all.
+        while self._pending_texts() < self._max_texts:
+            self._pending = [c for c in self._pending if not c.future.done()]
+            if not self._pending:
+                break
+            left = self._pending[0].arrived + self._max_wait_s - time.perf_counter()
+            if left <= 0:
+                break
+            try:
+                await asyncio.wait_for(self._arrival.wait(), left)
+            except TimeoutError:
+                break
+            self._arrival.clear()
+        batch, texts = [], 0
+        while self._pending and (
+            not batch or texts + len(self._pending[0].inputs) <= self._max_texts
+        ):
+            call = self._pending.pop(0)
+            if call.future.done():  # its caller gave up (deadline, cancellation)
+                continue
+            batch.append(call)
+            texts += len(call.inputs)
+        if self._pending:
+            self._arrival.set()  # the rest form the next batch without waiting again
+        return batch, texts
+
+    async def _run_batch(self, batch: list[_Call], texts: int) -> None:
+        loop = asyncio.get_running_loop()
+        metrics = self._metrics
+        if metrics is not None:
             started = time.perf_counter()
-            if self._metrics is not None:
-                self._metrics.batch_texts.observe(texts)
-                self._metrics.batch_calls.observe(len(batch))
-                for call in batch:
-                    self._metrics.batch_wait.observe(started - call.arrived)
+            metrics.batches_running.inc()
+            metrics.batch_texts.observe(texts)
+            metrics.batch_calls.observe(len(batch))
+            for call in batch:
+                metrics.batch_wait.observe(started - call.arrived)
+        try:
             inputs = [item for call in batch for item in call.inputs]
             try:
                 analyses = await loop.run_in_executor(self._executor, self._run, inputs)
@@ -166,13 +207,17 @@ class MicroBatcher:
                     # One call's text must not fail the others merged with it: run each alone.
                     for call in batch:
                         await self._run_alone(call)
-                    continue
+                    return
                 analyses = None
             offset = 0
             for call in batch:
                 part = None if analyses is None else analyses[offset : offset + len(call.inputs)]
                 offset += len(call.inputs)
                 self._settle(call, part)
+        finally:
+            self._free_workers.release()
+            if metrics is not None:
+                metrics.batches_running.dec()
 
     async def _run_alone(self, call: _Call) -> None:
         loop = asyncio.get_running_loop()
@@ -208,6 +253,7 @@ class NlpServicer(nlp_pb2_grpc.NlpServiceServicer):
             self._analyze_batch,
             max_texts=self._settings.max_batch_texts,
             max_wait_s=self._settings.max_batch_wait_ms / 1000,
+            max_in_flight=self._settings.max_batches_in_flight,
             metrics=self._metrics,
         )
         self._batcher.start()

@@ -33,7 +33,8 @@ class NlpSettings(ServiceSettings):
     # over at most this many tokens of title + text (an article's title and lead).
     encoder_dir: Path = ENCODER_DIR
     encoder_max_tokens: int = Field(default=128, ge=16, le=512)
-    # onnxruntime threads for one batch; 0 lets onnxruntime use every physical core.
+    # onnxruntime threads for one batch; 0: the cores this process may use (its affinity and
+    # cgroup CPU limit) shared among the batches in flight, at least one each.
     intra_op_threads: int = Field(default=0, ge=0)
     # Let onnxruntime's idle threads spin: worth it only on cores nothing else uses.
     intra_op_spinning: bool = False
@@ -41,3 +42,6 @@ class NlpSettings(ServiceSettings):
     # texts; the first call waits at most max_batch_wait_ms for company.
     max_batch_texts: int = Field(default=64, ge=1)
     max_batch_wait_ms: float = Field(default=2.0, ge=0, le=100)
+    # Model batches analysed at once, each on its own thread: with two, one batch's Python
+    # stages run while the other's encoder keeps the cores busy. One runs them strictly in turn.
+    max_batches_in_flight: int = Field(default=2, ge=1, le=8)

@@ -55,6 +55,20 @@ def test_shape_dtype_and_unit_norm(encoder: SentenceEncoder) -> None:
     assert encoder.encode([]).shape == (0, 384)
 
 
+def test_one_tokenisation_gives_the_embeddings_and_the_windows(encoder: SentenceEncoder) -> None:
+    texts = [
+        "Kẹt xe ở ngã tư Hàng Xanh",
+        "",
+        "Thành phố khởi công tuyến đường ven sông, người dân mong sớm hết ngập. " * 30,
+        "ok",
+    ]
+    embeddings, covered = encoder.encode_with_windows(texts, batch_size=2)
+    np.testing.assert_array_equal(embeddings, encoder.encode(texts, batch_size=2))
+    assert covered == encoder.covered_lengths(texts)
+    assert covered[2] < len(texts[2])  # the long one is cut, the others are read whole
+    assert encoder.encode_with_windows([])[0].shape == (0, 384)
+
+
 def test_paraphrases_are_closer_than_unrelated_posts(encoder: SentenceEncoder) -> None:
     vectors = encoder.encode([text for pair in PARAPHRASES for text in pair])
     similarity = vectors @ vectors.T

@@ -4,7 +4,14 @@ import unicodedata
 
 import pytest
 
-from services.nlp.normalize import TEENCODE, Normalized, fold, normalize, place_tone
+from services.nlp.normalize import (
+    TEENCODE,
+    Normalized,
+    fold,
+    normalize,
+    normalize_text,
+    place_tone,
+)
 
 
 def assert_offsets_valid(source: str, result: Normalized) -> None:
@@ -180,3 +187,25 @@ def test_fold() -> None:
     assert fold(unicodedata.normalize("NFD", "Thủ Đức")) == "thu duc"
     assert fold("ko bik") == "ko bik"
     assert fold("") == ""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " \t\n ",
+        "Đường Nguyễn Hữu Cảnh ngập sâu sau cơn mưa chiều nay.",
+        "  ko dc j het,\r\n\r\nket xe o Q.7  may tieng roi\n",
+        "Dòng một\r\nDòng hai\rDòng ba\u3000\u00a0hết\x1c\x1dcuối\u2028",
+        unicodedata.normalize("NFD", "Thuý hoà\u200b với mn\u00ad ở Thủ Đức  "),
+        "50 k một ly, K. Lan đi vs R&D \n\n\n ny",
+        "👍 quá đã 👍 Trường học mới\t\t\txây ",
+    ],
+)
+def test_the_text_alone_is_the_text_of_the_full_normalisation(text: str) -> None:
+    assert normalize_text(text) == normalize(text).text
+
+
+def test_the_text_alone_refuses_what_is_not_a_str() -> None:
+    with pytest.raises(TypeError):
+        normalize_text(b"ngap")  # type: ignore[arg-type]

@@ -1,13 +1,22 @@
 """The Analyzer in-process: offsets back to the input, every field present, non-vi left empty."""
 
+import os
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from langnghe.nlp.v1 import nlp_pb2
-from services.nlp.pipeline import Analyzer, Document, clean_with_offsets, load_analyzer
+from services.nlp.pipeline import (
+    Analyzer,
+    Document,
+    clean_with_offsets,
+    encoder_threads,
+    load_analyzer,
+    usable_cores,
+)
 from services.nlp.settings import NlpSettings
 
 POSTS = [
@@ -140,6 +149,8 @@ def test_empty_batch_and_empty_text(analyzer: Analyzer) -> None:
         "  Kẹt   xe\t\tở\n\n  Hàng Xanh  ",
         "Dòng một\r\nDòng hai \u3000 hết",
         "👍 quá đã 👍\n",
+        " Kẹt xe \t ở\u00a0Hàng Xanh ",
+        "\u3000Ngập\x1c sâu \r\n\r\n",
         "a\u0301",  # not NFC: the careful path alone
     ],
 )
@@ -206,3 +217,38 @@ def test_sector_rules_read_only_what_the_encoder_read(analyzer: Analyzer) -> Non
     assert "flooding" not in sectors
     (whole,) = analyzer.analyze([nlp_pb2.TextInput(id="b", text=tail * 3)])
     assert "flooding" in [s.label for s in whole.sectors], "the tail alone is about flooding"
+
+
+def test_analyses_from_several_threads_match_one_at_a_time(analyzer: Analyzer) -> None:
+    # Posts and articles of my own, in batches that share words, so that the entity tagger's
+    # and the featuriser's caches are read and grown by every thread at once.
+    places = ["Quận 7", "phường Tân Phong", "cầu Sài Gòn", "chợ Bà Chiểu", "huyện Nhà Bè"]
+    posts = [
+        f"Sáng nay {place} kẹt xe {n} tiếng, ông Trần Văn Hùng nói chưa thấy ai phân luồng."
+        for n, place in enumerate(places * 4)
+    ]
+    article = (
+        "Ủy ban nhân dân thành phố vừa phê duyệt dự án cải tạo kênh Tàu Hũ. "
+        "Bà Lê Thị Mai, người dân sống ven kênh, mong công trình sớm hoàn thành. "
+    ) * 12
+    batches = [
+        [nlp_pb2.TextInput(id=f"{b}-{i}", text=t) for i, t in enumerate(posts[b::3])]
+        for b in range(3)
+    ]
+    batches.append(
+        [nlp_pb2.TextInput(id=f"art-{i}", title="Cải tạo kênh", text=article[i:]) for i in range(4)]
+    )
+    one_at_a_time = [analyzer.analyze(batch) for batch in batches]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(3):
+            at_once = list(pool.map(analyzer.analyze, batches))
+            assert at_once == one_at_a_time
+
+
+def test_encoder_threads_share_the_usable_cores_among_the_batches_in_flight() -> None:
+    cores = usable_cores()
+    assert 1 <= cores <= (os.cpu_count() or 1)
+    assert encoder_threads(NlpSettings(intra_op_threads=3)) == 3  # as set, whatever the cores
+    assert encoder_threads(NlpSettings(max_batches_in_flight=1)) == cores
+    assert encoder_threads(NlpSettings(max_batches_in_flight=2)) == max(1, cores // 2)
+    assert encoder_threads(NlpSettings(max_batches_in_flight=8)) == max(1, cores // 8)

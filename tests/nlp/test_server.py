@@ -2,6 +2,7 @@
 SIGTERM, and serving with no network."""
 
 import asyncio
+import contextlib
 import json
 import re
 import shutil
@@ -322,3 +323,35 @@ def test_serves_with_no_network(served_encoder_dir: Path) -> None:
         ],
     }
     assert "refused a connection" not in result.stderr
+
+
+async def test_batches_in_flight_at_once_give_every_text_its_lone_analysis(
+    nlp: nlp_pb2_grpc.NlpServiceStub, nlp_ports: tuple[int, int]
+) -> None:
+    # Calls of 40 texts: no two fit one batch of 64, so each is a batch, and two run at once.
+    calls = [
+        nlp_pb2.AnalyzeRequest(
+            texts=[
+                nlp_pb2.TextInput(id=f"{c}-{i}", text=f"{NEGATIVE_POST} Lần thứ {c * 40 + i}.")
+                for i in range(40)
+            ]
+        )
+        for c in range(6)
+    ]
+    alone = [await nlp.Analyze(request, timeout=60) for request in calls]
+    running_seen: set[float] = set()
+
+    async def watch_running() -> None:
+        while True:
+            running_seen.add((await scrape(nlp_ports[1]))["langnghe_nlp_batches_running"])
+            await asyncio.sleep(0.01)
+
+    watcher = asyncio.ensure_future(watch_running())
+    try:
+        together = await asyncio.gather(*(nlp.Analyze(r, timeout=60) for r in calls))
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    assert together == alone
+    assert max(running_seen) == 2, f"batches running at a time: {sorted(running_seen)}"
