@@ -523,7 +523,8 @@ class SourceRegistry:
         if not result.modified_count:
             return []
         claimed = await self._sources.find({"lease_token": token}).to_list()
-        return sorted(claimed, key=lambda record: record["overdue_at"])
+        # As the claim read them; a source from before deadlines existed first, as there.
+        return sorted(claimed, key=lambda record: record.get("overdue_at") or _EPOCH)
 
     async def _lease_hosts(
         self,
