@@ -5,15 +5,16 @@ Several ingest replicas share one registry: a replica leases the sources it fetc
 simply expire.
 
 Due sources are claimed in order of ``overdue_at``, their next fetch time plus their polling
-interval (earliest deadline first): a feed polled every 30 s because it has news is overdue
-30 s after it falls due, a quiet source backed off to an hour only an hour after. So when more
-is due than the collectors can take (after a large import, or an outage), feeds with news are
-re-polled on time. None starves: a waiting source's deadline stays where it is, while each poll
-moves the polled source's deadline past the time of that poll; once a deadline has passed, only
-the sources already ahead of it can still go first. A source written before ``overdue_at``
-existed sorts first (a missing field sorts before any date) until its next fetch sets it.
-An import spreads the first polls of its new sources over their minimum interval, each at an
-offset drawn from its key, so a city's 1,500 sources do not all fall due at once.
+interval (earliest deadline first): a feed polled every 30 s because it has news is overdue 30 s
+after it falls due, a quiet source backed off to an hour only an hour after. So when more is due
+than the collectors can take (after a large import, or an outage), feeds with news go before
+quiet sources that have backed off, by as much as their intervals differ. None starves: a
+waiting source's deadline stays where it is, while each poll moves the polled source's deadline
+past the time of that poll; once a deadline has passed, only the sources already ahead of it can
+still go first. A source written before ``overdue_at`` existed sorts first (a missing field
+sorts before any date) until its next fetch sets it. An import spreads the first polls of its
+new sources over their minimum interval, each at an offset drawn from its key, so a city's 1,500
+sources do not all fall due at once.
 
 Politeness holds across replicas because a replica claims a source only while it holds the
 lease of every host (origin) the source's URLs are on, in ``host_leases``: one process at a time
