@@ -29,6 +29,7 @@ view, which includes its queueing on a loaded machine, is printed beside it).
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import math
 import re
@@ -215,6 +216,28 @@ async def stage_seconds(metrics_url: str) -> dict[str, float]:
     return stages
 
 
+async def rounds_done(metrics_url: str) -> dict[str, int]:
+    """Rounds of collection (one poll of one source) ended so far, per source kind."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(metrics_url)).text
+    rounds: dict[str, int] = defaultdict(int)
+    for m in re.finditer(r"langnghe_ingest_source_fetches_total\{([^}]*)\} (\S+)", text):
+        kind = re.search(r'kind="(\w+)"', m[1])
+        rounds[kind[1] if kind else "?"] += int(float(m[2]))
+    return dict(rounds)
+
+
+def hot_feed_repolls(server_log: list) -> list[float]:
+    """Seconds between consecutive polls of each hot feed, as the fixture server saw them (its
+    clock; the first poll of each feed starts no gap)."""
+    polls: dict[str, list[float]] = defaultdict(list)
+    hot_hosts = {host_of(i) for i in range(HOT_FEEDS)}
+    for at, host, path in server_log:
+        if host.rsplit(":", 1)[0] in hot_hosts and path.endswith("/rss.xml"):
+            polls[host].append(at)
+    return [b - a for times in polls.values() for a, b in itertools.pairwise(sorted(times))]
+
+
 # Stages that wait on MongoDB: writes of documents and analyses, URL lookups, source records.
 STORE_STAGES = ("store", "analyse_store", "lookup", "record")
 
@@ -339,6 +362,8 @@ async def main() -> None:
             [tuple(r) for r in server_log], min_gap_s=PER_HOST_DELAY_S
         )
         seconds = await stage_seconds(f"http://127.0.0.1:{ports.ingest_metrics}/metrics")
+        rounds = await rounds_done(f"http://127.0.0.1:{ports.ingest_metrics}/metrics")
+        repolls = hot_feed_repolls(server_log)
         total = sum(seconds.values()) or 1.0
         shares = {stage: round(s / total, 3) for stage, s in sorted(seconds.items())}
         store_share = sum(seconds.get(stage, 0.0) for stage in STORE_STAGES) / total
@@ -370,6 +395,16 @@ async def main() -> None:
             print(
                 "ESTIMATE, not a measurement: documents/s were MongoDB's time zero "
                 f"(docs/s / (1 - its share)): {docs_per_s / max(1 - store_share, 1e-9):.1f}"
+            )
+        print(
+            f"source rounds done: {sum(rounds.values())} in {ended - started:.0f} s "
+            f"({sum(rounds.values()) / (ended - started):.1f}/s), by kind {rounds}"
+        )
+        if repolls:
+            print(
+                f"hot feeds' re-polls (bar: every 30 s): {len(repolls)}, seconds apart p50 "
+                f"{percentile(repolls, 0.5):.1f}, p95 {percentile(repolls, 0.95):.1f}, "
+                f"max {max(repolls):.1f}"
             )
         late = sum(1 for d in delays if math.isinf(d))
         print(

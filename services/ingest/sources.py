@@ -2,7 +2,19 @@
 
 Several ingest replicas share one registry: a replica leases the sources it fetches
 (``claim_due_sources``), so no source is fetched by two at once, and a dead replica's leases
-simply expire. Due sources are claimed oldest-due first, so none starves.
+simply expire.
+
+Due sources are claimed in order of ``overdue_at``, their next fetch time plus their polling
+interval (earliest deadline first): a feed polled every 30 s because it has news is overdue 30 s
+after it falls due, a quiet source backed off to an hour only an hour after. So when more is due
+than the collectors can take (after a large import, or an outage), feeds with news go before
+quiet sources that have backed off, by as much as their intervals differ. None starves: a
+waiting source's deadline stays where it is, while each poll moves the polled source's deadline
+past the time of that poll; once a deadline has passed, only the sources already ahead of it can
+still go first. A source written before ``overdue_at`` existed sorts first (a missing field
+sorts before any date) until its next fetch sets it. An import spreads the first polls of its
+new sources over their minimum interval, each at an offset drawn from its key, so a city's 1,500
+sources do not all fall due at once.
 
 Politeness holds across replicas because a replica claims a source only while it holds the
 lease of every host (origin) the source's URLs are on, in ``host_leases``: one process at a time
@@ -13,6 +25,7 @@ when a dead replica's lease expires.
 """
 
 import base64
+import hashlib
 import math
 import random
 from dataclasses import asdict, dataclass, field, replace
@@ -24,7 +37,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from services.common.validation import FieldViolation, InvalidInputError, NotFoundError
 from services.ingest.fetch.robots import origin_of
@@ -34,6 +47,8 @@ SOURCES = "sources"
 HOST_LEASES = "host_leases"
 # MongoDB's error code for a unique index violation: here, a host another replica holds.
 _DUPLICATE_KEY = 11000
+# ... and for dropping an index that is not there (another replica dropped it first).
+_INDEX_NOT_FOUND = 27
 KINDS = ("press", "website", "social", "push")
 CHANNELS = (
     "rss",
@@ -53,7 +68,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 SOURCE_INDEXES = [
     IndexModel([("key", ASCENDING)], name="key_unique", unique=True),
-    IndexModel([("enabled", ASCENDING), ("next_fetch_at", ASCENDING)], name="due"),
+    # The claim's query: enabled, in deadline order, due (equality, sort, range).
+    IndexModel(
+        [("enabled", ASCENDING), ("overdue_at", ASCENDING), ("next_fetch_at", ASCENDING)],
+        name="due_by_deadline",
+    ),
     # Which sources one claim won (claim_due_sources reads them back by it).
     IndexModel([("lease_token", ASCENDING)], name="lease_token"),
     IndexModel([("health", ASCENDING), ("consecutive_failures", DESCENDING)], name="health"),
@@ -201,6 +220,14 @@ def next_interval(current_s: float, new_items: int, spec_min: int, spec_max: int
     return float(min(max(proposed, spec_min), spec_max))
 
 
+def first_poll_offset_s(key: str, min_interval_s: float) -> float:
+    """How long after its import a new source is first polled: a share of its minimum interval
+    drawn from its key, so that an import's sources fall due evenly over that interval and
+    every replica, and a second import of the same file, agree on it."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+    return int.from_bytes(digest) / 2**64 * min_interval_s
+
+
 def source_hosts(urls: list[str] | tuple[str, ...]) -> list[str]:
     """The origins (``scheme://host:port``) a source's URLs are on, in order, each once."""
     hosts: dict[str, None] = {}
@@ -241,9 +268,19 @@ class SourceRegistry:
 
     async def ensure_indexes(self) -> None:
         await self._sources.create_indexes(SOURCE_INDEXES)
+        # Claims no longer read the index of the oldest-due-first order (enabled,
+        # next_fetch_at); a registry made before keeps it, and pays for it on every write.
+        try:
+            await self._sources.drop_index("due")
+        except OperationFailure as error:
+            if error.code != _INDEX_NOT_FOUND:
+                raise
 
     @staticmethod
-    def _new_record(spec: SourceSpec, now: datetime) -> dict[str, Any]:
+    def _new_record(
+        spec: SourceSpec, now: datetime, *, first_fetch_at: datetime | None = None
+    ) -> dict[str, Any]:
+        first_fetch_at = first_fetch_at or now
         return {
             **_spec_fields(spec),
             "key": spec.key,
@@ -251,7 +288,8 @@ class SourceRegistry:
             "disabled_reason": "" if spec.enabled else "added disabled",
             "health": "new" if spec.enabled else "disabled",
             "interval_s": float(spec.min_interval_s),
-            "next_fetch_at": now,
+            "next_fetch_at": first_fetch_at,
+            "overdue_at": first_fetch_at + timedelta(seconds=spec.min_interval_s),
             "lease_until": _EPOCH,
             "lease_owner": None,
             "consecutive_failures": 0,
@@ -264,6 +302,8 @@ class SourceRegistry:
         }
 
     async def add(self, spec: SourceSpec, *, now: datetime) -> dict[str, Any]:
+        """Add one source, due at once: alone it makes no wave, and a person wants to see it
+        work (``import_many`` spreads the first polls of many)."""
         spec = validate_source(spec)
         record = self._new_record(spec, now)
         try:
@@ -309,6 +349,9 @@ class SourceRegistry:
             changes["interval_s"] = float(
                 min(max(current["interval_s"], merged.min_interval_s), merged.max_interval_s)
             )
+            changes["overdue_at"] = current["next_fetch_at"] + timedelta(
+                seconds=changes["interval_s"]
+            )
         try:
             record = await self._sources.find_one_and_update(
                 {"_id": current["_id"]},
@@ -326,7 +369,8 @@ class SourceRegistry:
     async def set_enabled(
         self, id_: str, enabled: bool, reason: str, *, now: datetime
     ) -> dict[str, Any]:
-        """Disable with a reason, or re-enable: failures are forgotten and it is due at once."""
+        """Disable with a reason, or re-enable: failures are forgotten and it is due at once,
+        ahead of every source not yet overdue (a person is waiting to see it work)."""
         changes: dict[str, Any] = {"enabled": enabled, "updated_at": now}
         if enabled:
             changes |= {
@@ -334,6 +378,7 @@ class SourceRegistry:
                 "consecutive_failures": 0,
                 "health": "new",
                 "next_fetch_at": now,
+                "overdue_at": now,
             }
         else:
             changes |= {
@@ -367,7 +412,9 @@ class SourceRegistry:
     ) -> tuple[int, int, list[tuple[int, list[FieldViolation]]]]:
         """Add new sources and update known ones (by key); live state is kept on update.
 
-        One bulk write, so that importing a city's 1,500 sources is one round trip.
+        One bulk write, so that importing a city's 1,500 sources is one round trip. Each new
+        source is first due at its own offset within its minimum interval
+        (``first_poll_offset_s``), not all of them now.
         """
         errors: list[tuple[int, list[FieldViolation]]] = []
         writes = []
@@ -377,7 +424,10 @@ class SourceRegistry:
             except InvalidInputError as error:
                 errors.append((index, error.violations))
                 continue
-            new = self._new_record(spec, now)
+            first_fetch_at = now + timedelta(
+                seconds=first_poll_offset_s(spec.key, spec.min_interval_s)
+            )
+            new = self._new_record(spec, now, first_fetch_at=first_fetch_at)
             on_insert = {
                 k: v
                 for k, v in new.items()
@@ -424,11 +474,12 @@ class SourceRegistry:
 
         An unexpired lease, of a source or of a host, is never taken. ``release_hosts`` hands
         back hosts this replica no longer fetches ({host: when it may next be asked}) in the
-        same write. Three round trips whatever ``limit`` is: read the oldest-due candidates,
-        take their hosts (and release the idle ones) in one bulk write, lease the sources of
-        the hosts won with a conditional update that re-checks each is still free. Only when
-        one of those updates missed (an operator's change, a lease taken meanwhile) is a
-        fourth needed, to read back what this call won.
+        same write. Due sources come in ``overdue_at`` order (earliest deadline first; see the
+        module's docstring). Three round trips whatever ``limit`` is: read the first due
+        candidates in that order, take their hosts (and release the idle ones) in one bulk
+        write, lease the sources of the hosts won with a conditional update that re-checks
+        each is still free. Only when one of those updates missed (an operator's change, a
+        lease taken meanwhile) is a fourth needed, to read back what this call won.
         """
         due = {
             "enabled": True,
@@ -443,7 +494,7 @@ class SourceRegistry:
             # Read past the limit when hosts are known to be held elsewhere: the first
             # candidates may be theirs. Alone, a replica reads no more than it can take.
             wanted_at_most = limit * 4 if self._held_elsewhere else limit
-            found = self._sources.find(due).sort("next_fetch_at", 1).limit(wanted_at_most)
+            found = self._sources.find(due).sort("overdue_at", 1).limit(wanted_at_most)
             for record in await found.to_list():
                 hosts = source_hosts(record["urls"])
                 if not any(h in self._held_elsewhere for h in hosts):
@@ -473,7 +524,8 @@ class SourceRegistry:
         if not result.modified_count:
             return []
         claimed = await self._sources.find({"lease_token": token}).to_list()
-        return sorted(claimed, key=lambda record: record["next_fetch_at"])
+        # As the claim read them; a source from before deadlines existed first, as there.
+        return sorted(claimed, key=lambda record: record.get("overdue_at") or _EPOCH)
 
     async def _lease_hosts(
         self,
@@ -582,13 +634,15 @@ class SourceRegistry:
         }
         if outcome.error is None:
             interval = next_interval(record["interval_s"], outcome.new_items, spec_min, spec_max)
+            next_at = now + timedelta(seconds=interval * random.uniform(0.9, 1.1))
             changes |= {
                 "health": "healthy",
                 "consecutive_failures": 0,
                 "last_error": "",
                 "last_success_at": now,
                 "interval_s": interval,
-                "next_fetch_at": now + timedelta(seconds=interval * random.uniform(0.9, 1.1)),
+                "next_fetch_at": next_at,
+                "overdue_at": next_at + timedelta(seconds=interval),
                 "items_per_day": self._items_per_day(record, outcome.new_items, now),
             }
             changes |= {f"validators.{u}": v for u, v in outcome.validators.items()}
@@ -605,6 +659,7 @@ class SourceRegistry:
                 "consecutive_failures": failures,
                 "last_error": outcome.error[:500],
                 "next_fetch_at": next_at,
+                "overdue_at": next_at + timedelta(seconds=record["interval_s"]),
             }
             if failures >= policy.disable_after_failures:
                 changes |= {
