@@ -80,10 +80,12 @@ class MicroBatcher:
     ``max_in_flight`` batches at once on as many worker threads.
 
     The oldest waiting call waits at most ``max_wait_s`` for company once a worker is free;
-    calls that arrive while every worker is busy go into the next batch. With two batches in
-    flight, one batch's Python stages (normalisation, heads, entities, building protobufs) run
-    while the other's encoder keeps the cores busy, instead of leaving them idle; the event
-    loop stays free for new calls and health checks.
+    calls that arrive while every worker is busy go into the next batch. Waiting calls are
+    shared out among the idle workers (a call is never split): four clients' calls of eight
+    articles make two batches of sixteen on two workers, not one of thirty-two on one. With two
+    batches in flight, one batch's Python stages (normalisation, heads, entities, building
+    protobufs) run while the other's encoder keeps the cores busy, instead of leaving them
+    idle; the event loop stays free for new calls and health checks.
     """
 
     def __init__(
@@ -104,6 +106,8 @@ class MicroBatcher:
         self._pending: list[_Call] = []
         self._arrival = asyncio.Event()
         self._free_workers = asyncio.Semaphore(max_in_flight)
+        self._max_in_flight = max_in_flight
+        self._busy_workers = 0
         self._executor = ThreadPoolExecutor(
             max_workers=max_in_flight, thread_name_prefix="nlp-batch"
         )
@@ -148,13 +152,14 @@ class MicroBatcher:
             # A batch forms only when a worker can take it, so that calls arriving while every
             # worker is busy join it rather than queue behind it in batches of their own.
             await self._free_workers.acquire()
+            self._busy_workers += 1
             try:
                 batch, texts = await self._next_batch()
             except BaseException:
-                self._free_workers.release()
+                self._release_worker()
                 raise
             if not batch:
-                self._free_workers.release()
+                self._release_worker()
                 continue
             task = loop.create_task(self._run_batch(batch, texts))
             self._in_flight.add(task)
@@ -174,10 +179,11 @@ class MicroBatcher:
             except TimeoutError:
                 break
             self._arrival.clear()
+        # This worker's share of what waits, when other workers are idle.
+        idle = self._max_in_flight - self._busy_workers + 1
+        share = min(self._max_texts, -(-self._pending_texts() // idle))
         batch, texts = [], 0
-        while self._pending and (
-            not batch or texts + len(self._pending[0].inputs) <= self._max_texts
-        ):
+        while self._pending and (not batch or texts + len(self._pending[0].inputs) <= share):
             call = self._pending.pop(0)
             if call.future.done():  # its caller gave up (deadline, cancellation)
                 continue
@@ -215,9 +221,13 @@ class MicroBatcher:
                 offset += len(call.inputs)
                 self._settle(call, part)
         finally:
-            self._free_workers.release()
+            self._release_worker()
             if metrics is not None:
                 metrics.batches_running.dec()
+
+    def _release_worker(self) -> None:
+        self._busy_workers -= 1
+        self._free_workers.release()
 
     async def _run_alone(self, call: _Call) -> None:
         loop = asyncio.get_running_loop()
