@@ -5,26 +5,31 @@ import itertools
 import re
 import unicodedata
 
-_SPACES = re.compile(r"[^\S\n]+")
-_BLANK_LINES = re.compile(r"\n\s*\n\s*")
-_LINE_EDGES = re.compile(r" *\n *")
 _WORD = re.compile(r"\w+")
 # Invisible characters that copy-paste from the web and social apps leaves behind.
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+INVISIBLE_CHARACTERS = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
+_DROP_INVISIBLE = dict.fromkeys(map(ord, INVISIBLE_CHARACTERS))
+# White space other than one plain space between words (re's \s on str is str.isspace()'s
+# class): the only runs that tidying changes, so the common single space is never visited.
+WHITESPACE_TO_TIDY = re.compile(r"[^\S ]\s*| \s+")
+
+
+def whitespace_replacement(run: re.Match[str]) -> str:
+    """What a run of white space becomes: a space, or one line break, or one blank line."""
+    newlines = run[0].count("\n") + run[0].count("\r") - run[0].count("\r\n")
+    return " " if newlines == 0 else ("\n" if newlines == 1 else "\n\n")
 
 
 def normalize_text(text: str) -> str:
     """NFC, invisible characters removed, runs of spaces folded, at most one blank line in a row.
 
     Vietnamese arrives both precomposed and as base letter + combining marks; NFC makes the two
-    one string, so hashing, search and models see the same text.
+    one string, so hashing, search and models see the same text. The nlp service's
+    ``services.nlp.normalize.clean`` gives this same text with offsets into the input.
     """
-    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _SPACES.sub(" ", text)
-    text = _LINE_EDGES.sub("\n", text)
-    text = _BLANK_LINES.sub("\n\n", text)
-    return text.strip()
+    if not unicodedata.is_normalized("NFC", text) or not INVISIBLE_CHARACTERS.isdisjoint(text):
+        text = unicodedata.normalize("NFC", text).translate(_DROP_INVISIBLE)
+    return WHITESPACE_TO_TIDY.sub(whitespace_replacement, text.strip())
 
 
 def content_hash(text: str) -> str:

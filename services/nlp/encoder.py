@@ -122,12 +122,6 @@ class SentenceEncoder:
         encodings = self._tokenizer.encode_batch_fast([self.prefix + t for t in texts])
         return [e.ids for e in encodings]
 
-    def covered_lengths(self, texts: Sequence[str]) -> list[int]:
-        """How many characters of each text the encoder reads before truncation stops it, so
-        that other evidence can be taken from the same window (an article's title and lead)."""
-        encodings = self._tokenizer.encode_batch([self.prefix + t for t in texts])
-        return self._covered(texts, encodings)
-
     def _covered(self, texts: Sequence[str], encodings: Sequence) -> list[int]:
         lengths = []
         for text, encoding in zip(texts, encodings, strict=True):
@@ -146,7 +140,9 @@ class SentenceEncoder:
     def encode_with_windows(
         self, texts: Sequence[str], batch_size: int = 32
     ) -> tuple[np.ndarray, list[int]]:
-        """``encode`` and ``covered_lengths`` of the same texts from one tokenisation."""
+        """``encode``, and how many characters of each text the encoder read before truncation
+        stopped it, from one tokenisation: other evidence can then be taken from the same window
+        (an article's title and lead)."""
         _check(texts, batch_size)
         encodings = self._tokenizer.encode_batch([self.prefix + t for t in texts])
         embeddings = self._embed([e.ids for e in encodings], batch_size)

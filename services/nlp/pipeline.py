@@ -3,10 +3,8 @@
 import hashlib
 import math
 import os
-import re
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +13,8 @@ from typing import Protocol
 import numpy as np
 
 from langnghe.nlp.v1 import nlp_pb2
-from services.nlp import localities, sectors
+from services.common.text import INVISIBLE_CHARACTERS
+from services.nlp import localities, normalize, sectors
 from services.nlp.classifiers import TaskHeads
 from services.nlp.encoder import SentenceEncoder
 from services.nlp.entities import EntityRecognizer as CrfEntityRecognizer
@@ -103,90 +102,6 @@ class Normalized(Protocol):
 type Normalizer = Callable[[str], Normalized]
 
 
-# ----------------------------------------------------------------------------- normalisation
-
-
-@dataclass(frozen=True, slots=True)
-class CleanText:
-    text: str
-    offsets: list[int]
-
-
-_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
-# Runs of white space other than one plain space: the runs that cleaning changes. A plain
-# space between words, most runs by far, stays as it is with its own offset.
-_WHITESPACE_TO_FOLD = re.compile(r"[^\S ]\s*| \s+")
-
-
-def clean_with_offsets(text: str) -> CleanText:
-    """NFC, invisible characters dropped, each run of white space made one space or newline,
-    ends stripped; every output character keeps the index of the input it came from."""
-    if any(ch in text for ch in _INVISIBLE) or not unicodedata.is_normalized("NFC", text):
-        return _clean_character_by_character(text)
-    # Most text arrives composed and clean: only white space changes, found by one regex, and
-    # the stretches between changes keep their offsets as ranges.
-    start = len(text) - len(text.lstrip())
-    stop = len(text.rstrip())
-    if start >= stop:
-        return CleanText("", [len(text)])
-    pieces: list[str] = []
-    offsets: list[int] = []
-    position = start
-    for run in _WHITESPACE_TO_FOLD.finditer(text, start, stop):
-        begin, end = run.span()
-        pieces.append(text[position:begin])
-        offsets.extend(range(position, begin))
-        pieces.append("\n" if "\n" in run[0] or "\r" in run[0] else " ")
-        offsets.append(begin)
-        position = end
-    pieces.append(text[position:stop])
-    offsets.extend(range(position, stop))
-    offsets.append(_end_of(text, stop - 1))
-    return CleanText("".join(pieces), offsets)
-
-
-def _clean_character_by_character(text: str) -> CleanText:
-    out: list[str] = []
-    offsets: list[int] = []
-    i, n = 0, len(text)
-    while i < n:
-        ch = text[i]
-        if ch in _INVISIBLE:
-            i += 1
-            continue
-        if ch.isspace():
-            start = i
-            newline = False
-            while i < n and (text[i].isspace() or text[i] in _INVISIBLE):
-                newline = newline or text[i] in "\n\r"
-                i += 1
-            if out:  # leading space is dropped; trailing space is stripped below
-                out.append("\n" if newline else " ")
-                offsets.append(start)
-            continue
-        # A base character and the combining marks after it compose together under NFC.
-        start = i
-        i += 1
-        while i < n and unicodedata.combining(text[i]):
-            i += 1
-        composed = unicodedata.normalize("NFC", text[start:i])
-        out.extend(composed)
-        offsets.extend([start] * len(composed))
-    while out and out[-1] in " \n":
-        out.pop()
-        offsets.pop()
-    offsets.append(n if not offsets else _end_of(text, offsets[-1]))
-    return CleanText("".join(out), offsets)
-
-
-def _end_of(text: str, index: int) -> int:
-    """The end of the character at ``index`` together with its combining marks."""
-    index += 1
-    while index < len(text) and unicodedata.combining(text[index]):
-        index += 1
-    return index
-
-
 # ----------------------------------------------------------------------------- documents
 
 LABELS_SENTIMENT = {
@@ -236,7 +151,7 @@ class Document:
         lo = norm.offsets[min(max(start - base, 0), length)]
         hi = norm.offsets[min(max(end - base, 0), length)]
         # The mapped end may sit after white space or invisible characters that were removed.
-        while hi > lo and (original[hi - 1].isspace() or original[hi - 1] in _INVISIBLE):
+        while hi > lo and (original[hi - 1].isspace() or original[hi - 1] in INVISIBLE_CHARACTERS):
             hi -= 1
         return nlp_pb2.Span(field=kind, start=lo, end=max(lo, hi))
 
@@ -260,7 +175,7 @@ class Components:
     keywords: KeywordExtractor | None = None
     localities: LocalityResolver | None = None
     sectors: SectorScorer | None = None
-    normalizer: Normalizer = clean_with_offsets
+    normalizer: Normalizer = normalize.clean
     keyword_limit: int = 10
 
 

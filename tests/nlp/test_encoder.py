@@ -64,8 +64,13 @@ def test_one_tokenisation_gives_the_embeddings_and_the_windows(encoder: Sentence
     ]
     embeddings, covered = encoder.encode_with_windows(texts, batch_size=2)
     np.testing.assert_array_equal(embeddings, encoder.encode(texts, batch_size=2))
-    assert covered == encoder.covered_lengths(texts)
-    assert covered[2] < len(texts[2])  # the long one is cut, the others are read whole
+    # The long one is cut, inside the text and at a token's end; the others are read whole.
+    assert covered[2] < len(texts[2])
+    assert texts[2][covered[2]] in " ,."
+    assert [covered[i] for i in (0, 1, 3)] == [len(texts[i]) for i in (0, 1, 3)]
+    # The window is what the encoder reads: the text cut there embeds as the whole text does.
+    window = encoder.encode([texts[2][: covered[2]]])[0]
+    assert float(window @ embeddings[2]) > 0.99
     assert encoder.encode_with_windows([])[0].shape == (0, 384)
 
 

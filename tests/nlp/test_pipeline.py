@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from langnghe.nlp.v1 import nlp_pb2
+from services.common.text import normalize_text
+from services.nlp.normalize import clean
 from services.nlp.pipeline import (
     Analyzer,
     Document,
-    clean_with_offsets,
     encoder_threads,
     load_analyzer,
     usable_cores,
@@ -41,22 +42,24 @@ def inputs(posts=POSTS) -> list[nlp_pb2.TextInput]:
 
 def test_clean_text_maps_every_character_back() -> None:
     original = "\u200b  Nguye\u0302\u0303n  Hu\u031b\u0303u\u00adCa\u0309nh \n\n ngập  "
-    clean = clean_with_offsets(original)
-    # The soft hyphen goes (it is invisible), the decomposed marks compose, spaces fold.
-    assert clean.text == "Nguyễn HữuCảnh\nngập"
-    assert clean.text == unicodedata.normalize("NFC", clean.text)
-    assert len(clean.offsets) == len(clean.text) + 1
-    for i, ch in enumerate(clean.text):
-        source = original[clean.offsets[i]]
+    cleaned = clean(original)
+    # The soft hyphen goes (it is invisible), the decomposed marks compose, spaces fold, and
+    # spelling is left alone (no tone moved, no teencode spelled out).
+    assert cleaned.text == "Nguyễn HữuCảnh\n\nngập"
+    assert cleaned.text == unicodedata.normalize("NFC", cleaned.text)
+    assert len(cleaned.offsets) == len(cleaned.text) + 1
+    for i, ch in enumerate(cleaned.text):
+        source = original[cleaned.offsets[i]]
         if not ch.isspace():
             assert unicodedata.normalize("NFD", ch)[0] == unicodedata.normalize("NFD", source)[0]
-    assert clean.offsets[-1] == original.index("ngập") + len("ngập")
+    assert cleaned.offsets[-1] == original.index("ngập") + len("ngập")
+    assert clean("hoà ko đc").text == "hoà ko đc"
 
 
 def test_spans_of_the_joined_text_point_into_the_right_field() -> None:
     title = "Ngập ở  Qua\u0323\u0302n 7"  # decomposed marks and a double space
     text = "\u200bSáng nay  phường Tân Phong ngập  sâu."
-    doc = Document(title, text, clean_with_offsets(title), clean_with_offsets(text))
+    doc = Document(title, text, clean(title), clean(text))
     assert doc.joined == "Ngập ở Quận 7\nSáng nay phường Tân Phong ngập sâu."
     start = doc.joined.index("Quận 7")
     span = doc.span(start, start + len("Quận 7"))
@@ -154,10 +157,16 @@ def test_empty_batch_and_empty_text(analyzer: Analyzer) -> None:
         "a\u0301",  # not NFC: the careful path alone
     ],
 )
-def test_both_cleaning_paths_agree(text: str) -> None:
-    from services.nlp.pipeline import _clean_character_by_character
-
-    assert clean_with_offsets(text) == _clean_character_by_character(text)
+def test_the_analysed_text_is_the_text_ingest_stores(text: str) -> None:
+    # One cleaning rule for the whole product: ingest hashes and stores normalize_text's output,
+    # and the analyzer reads the same text, with offsets back into what it was given.
+    cleaned = clean(text)
+    assert cleaned.text == normalize_text(text)
+    assert len(cleaned.offsets) == len(cleaned.text) + 1
+    for i, ch in enumerate(cleaned.text):
+        if not ch.isspace():
+            base = unicodedata.normalize("NFD", ch)[0]
+            assert unicodedata.normalize("NFD", text[cleaned.offsets[i]])[0] == base
 
 
 def test_localities_and_sectors_come_out_of_the_analysis(analyzer: Analyzer) -> None:
@@ -208,9 +217,9 @@ def test_sector_rules_read_only_what_the_encoder_read(analyzer: Analyzer) -> Non
     tail = "Cuối bài, người viết nhắc lại chuyện ngập nước, triều cường và cống thoát nước. "
     article = lead + tail * 3
     encoder = analyzer.components.encoder
-    (covered,) = encoder.covered_lengths([article])
-    assert covered < len(lead), "the lead alone fills the encoder's window"
-    assert encoder.covered_lengths(["Kẹt xe ở Quận 7"]) == [len("Kẹt xe ở Quận 7")]
+    _, covered = encoder.encode_with_windows([article, "Kẹt xe ở Quận 7"])
+    assert covered[0] < len(lead), "the lead alone fills the encoder's window"
+    assert covered[1] == len("Kẹt xe ở Quận 7")
     (analysis,) = analyzer.analyze([nlp_pb2.TextInput(id="a", text=article)])
     sectors = [s.label for s in analysis.sectors]
     assert sectors[0] == "education"
