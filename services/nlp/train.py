@@ -38,7 +38,7 @@ from services.nlp.features import HashedNgramFeaturizer
 from services.nlp.normalize import normalize
 
 HEADS_MODEL_NAME = "langnghe-heads-vi-e5-ngram-linear"
-HEADS_MODEL_VERSION = "5.0.0"
+HEADS_MODEL_VERSION = "6.0.0"
 DEFAULT_ENCODER_DIR = Path(".cache/models/e5-small")
 # Embeddings and n-gram rows of the corpora, kept between runs (gitignored).
 DEFAULT_CACHE_DIR = Path(".work")
@@ -213,7 +213,8 @@ class EmbeddingSource:
 
     def __init__(self, encoder_dir: Path, cache_root: Path) -> None:
         manifest = json.loads((encoder_dir / "manifest.json").read_text(encoding="utf-8"))
-        self._sha = manifest["files"][manifest["model_file"]]
+        # The SHA-256 of the encoder's ONNX file: which build the embeddings come from.
+        self.build = manifest["files"][manifest["model_file"]]
         self._encoder_dir = encoder_dir
         self._cache_root = cache_root
         self._caches: dict[int, EmbeddingCache] = {}
@@ -222,7 +223,7 @@ class EmbeddingSource:
         cache = self._caches.get(max_tokens)
         if cache is None:
             encoder = SentenceEncoder.load(self._encoder_dir, max_tokens=max_tokens, verify=False)
-            cache = EmbeddingCache(encoder, self._sha, self._cache_root / "embeddings")
+            cache = EmbeddingCache(encoder, self.build, self._cache_root / "embeddings")
             self._caches[max_tokens] = cache
         return cache.encode(texts)
 
@@ -617,8 +618,14 @@ def train_heads(args: argparse.Namespace) -> dict[str, object]:
     for task in tasks:
         view = TASK_VIEWS[task]
         grid = GRIDS[task][:1] if args.quick else GRIDS[task]
-        # A finished head is kept on disk, so a run that fails later resumes without refitting.
-        checkpoint = args.cache_dir / f"head-{task}-{view}-seed{args.seed}-b{args.n_buckets}.pickle"
+        # A finished head is kept on disk, so a run that fails later resumes without refitting;
+        # a head fitted on embeddings is kept per encoder build, so --resume never serves one
+        # build's head over another build's vectors.
+        reads_embeddings = any(spec.key in EMBEDDED_CORPORA for spec in data[task].specs)
+        encoder = f"-e5{embed.build[:12]}" if reads_embeddings else ""
+        checkpoint = (
+            args.cache_dir / f"head-{task}-{view}{encoder}-seed{args.seed}-b{args.n_buckets}.pickle"
+        )
         if args.resume and checkpoint.is_file():
             results[task] = pickle.loads(checkpoint.read_bytes())
             log({"task": task, "resumed_from": str(checkpoint)})
