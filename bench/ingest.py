@@ -44,6 +44,7 @@ from pathlib import Path
 
 import httpx
 import uvicorn
+from pymongo.errors import AutoReconnect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -249,9 +250,20 @@ def percentile(values: list[float], share: float) -> float | None:
     return ordered[min(math.ceil(len(ordered) * share) - 1, len(ordered) - 1)]
 
 
-async def progress(documents) -> tuple[int, int]:
+async def progress(documents, attempts: int = 6) -> tuple[int, int]:
     """(stored, analysed), by an equality lookup and the collection's metadata: counting by
     query scans the embedded store and would slow what is measured."""
+    for _ in range(attempts - 1):
+        try:
+            return await count_progress(documents)
+        except AutoReconnect:
+            # Under the backlog the embedded store can leave the driver's monitor unanswered
+            # past its 5 s server selection: the count is asked again, not given up.
+            await asyncio.sleep(5)
+    return await count_progress(documents)
+
+
+async def count_progress(documents) -> tuple[int, int]:
     pending = len(await documents.find({"analysis_state": "pending"}, {"_id": 1}).to_list())
     stored = await documents.estimated_document_count()
     return stored, max(stored - pending, 0)
