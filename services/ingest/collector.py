@@ -22,6 +22,7 @@ from bson import ObjectId
 from lxml import html as lxml_html
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import ConnectionFailure
 
 from services.common.documents import validate_submission
 from services.common.mongo import DOCUMENTS, SKIPPED_URLS
@@ -289,6 +290,13 @@ class Collector:
             label = "timeout"
         except asyncio.CancelledError:
             raise
+        except ConnectionFailure as error:
+            # The store failed under the round (unreachable, failing over, too busy to answer
+            # its monitor): not the source's failure. What was stored stays; what was not is
+            # listed again by the next round, which comes soon.
+            log.warning("round cut short by the store", source=source["name"], error=repr(error))
+            outcome = FetchOutcome(interrupted=f"store: {type(error).__name__}: {error}")
+            label = "store_error"
         except Exception as error:
             log.exception("collection failed", source=source["name"])
             outcome = FetchOutcome(error=f"internal error: {type(error).__name__}: {error}")

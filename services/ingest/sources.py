@@ -171,10 +171,17 @@ class FetchOutcome:
     error: str | None = None
     # When the server asked us to come back (Retry-After), if it did.
     retry_at: datetime | None = None
+    # Why the round was cut short by something other than the source (the store failing
+    # under it): nothing counts against the source, which is due again soon.
+    interrupted: str | None = None
     # Per URL id, the ETag and Last-Modified to send next time. Kept only after a round that
     # stored everything it found: validators saved earlier would turn the next fetch into a
     # 304 and lose the items a failed or killed round had not stored yet.
     validators: dict[str, dict[str, str | None]] = field(default_factory=dict)
+
+
+# A round cut short by the store is tried again this soon (or at the source's minimum interval).
+INTERRUPTED_RETRY_S = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -632,6 +639,13 @@ class SourceRegistry:
             "lease_until": _EPOCH,
             "lease_token": None,
         }
+        if outcome.interrupted is not None:
+            # The source's health, interval and failures stay as they were.
+            next_at = now + timedelta(seconds=min(spec_min, INTERRUPTED_RETRY_S))
+            return changes | {
+                "next_fetch_at": next_at,
+                "overdue_at": next_at + timedelta(seconds=record["interval_s"]),
+            }
         if outcome.error is None:
             interval = next_interval(record["interval_s"], outcome.new_items, spec_min, spec_max)
             next_at = now + timedelta(seconds=interval * random.uniform(0.9, 1.1))

@@ -420,3 +420,34 @@ async def test_a_registry_from_before_deadlines_is_claimed_and_loses_its_old_ind
     recorded = await registry.get(str(old["_id"]))
     deadline = recorded["next_fetch_at"] + timedelta(seconds=recorded["interval_s"])
     assert abs(recorded["overdue_at"] - deadline) < timedelta(milliseconds=1)
+
+
+async def test_a_round_cut_short_by_the_store_is_not_the_sources_failure(
+    mongo_db: AsyncDatabase,
+) -> None:
+    registry = await registry_in(mongo_db, disable_after_failures=2)
+    await registry.add(press(1), now=NOW)
+    (claimed,) = await registry.claim_due_sources(owner="a", limit=1, now=NOW, lease_s=60)
+    failed = await registry.record_fetch(
+        claimed, FetchOutcome(error="HTTP 503"), owner="a", now=NOW
+    )
+    assert failed["consecutive_failures"] == 1
+    # The store fails under the next rounds, again and again (a replica set electing a new
+    # primary, say): the source is neither counted as failing nor disabled, and is due soon.
+    now = failed["next_fetch_at"]
+    for _ in range(3):
+        (claimed,) = await registry.claim_due_sources(owner="a", limit=1, now=now, lease_s=60)
+        record = await registry.record_fetch(
+            claimed,
+            FetchOutcome(interrupted="store: AutoReconnect: connection closed"),
+            owner="a",
+            now=now,
+        )
+        assert record["enabled"] is True
+        assert record["consecutive_failures"] == 1
+        assert record["health"] == failed["health"]
+        assert record["last_error"] == failed["last_error"]
+        assert record["interval_s"] == failed["interval_s"]
+        assert record["lease_owner"] is None
+        assert now < record["next_fetch_at"] <= now + timedelta(seconds=60)
+        now = record["next_fetch_at"]
