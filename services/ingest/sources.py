@@ -180,10 +180,6 @@ class FetchOutcome:
     validators: dict[str, dict[str, str | None]] = field(default_factory=dict)
 
 
-# A round cut short by the store is tried again this soon (or at the source's minimum interval).
-INTERRUPTED_RETRY_S = 60
-
-
 @dataclass(frozen=True, slots=True)
 class PollingPolicy:
     # Consecutive failures after which a source is disabled until a person re-enables it.
@@ -191,6 +187,9 @@ class PollingPolicy:
     failure_backoff_base_s: float = 60.0
     # Weight of the newest observation in the items-per-day moving average.
     rate_smoothing: float = 0.3
+    # A round cut short by the store is tried again this soon (or at the source's minimum
+    # interval, if shorter).
+    interrupted_retry_s: float = 60.0
 
 
 @dataclass
@@ -641,7 +640,7 @@ class SourceRegistry:
         }
         if outcome.interrupted is not None:
             # The source's health, interval and failures stay as they were.
-            next_at = now + timedelta(seconds=min(spec_min, INTERRUPTED_RETRY_S))
+            next_at = now + timedelta(seconds=min(spec_min, policy.interrupted_retry_s))
             return changes | {
                 "next_fetch_at": next_at,
                 "overdue_at": next_at + timedelta(seconds=record["interval_s"]),
