@@ -1,5 +1,8 @@
 """The root Query type."""
 
+import inspect
+from typing import Annotated
+
 import strawberry
 from strawberry import relay
 
@@ -37,7 +40,16 @@ from services.gateway.schema.webhooks import Webhook, webhooks
 
 @strawberry.type
 class Query:
-    node: relay.Node | None = relay.node(permission_classes=[requires("read")])
+    # Not strawberry's relay.node(): that field rewrites itself while a schema is built, so a
+    # second schema in one process (a second app, the SDL export beside a running app) failed.
+    @strawberry.field(permission_classes=[requires("read")])
+    async def node(
+        self,
+        info: Info,
+        id: Annotated[relay.GlobalID, strawberry.argument(description="The ID of the object.")],
+    ) -> relay.Node | None:
+        found = id.resolve_type(info).resolve_node(id.node_id, info=info, required=False)
+        return await found if inspect.isawaitable(found) else found
 
     @strawberry.field(
         description="One document by its global id; null when there is none.",
