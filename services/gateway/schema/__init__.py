@@ -15,6 +15,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from services.gateway.schema.audit import RecordOperations
 from services.gateway.schema.errors import should_mask_error
+from services.gateway.schema.execution import plain_leaf_execution
 from services.gateway.schema.metrics import GraphQLMetrics
 from services.gateway.schema.mutation import Mutation
 from services.gateway.schema.query import Query
@@ -52,10 +53,13 @@ def build_schema(
     if metrics is not None:
         extensions.append(metrics.extension())
     extensions.extend([WebSocketOperationLimits, RateLimitHeaders, RecordOperations])
-    return strawberry.Schema(
+    schema = strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         config=StrawberryConfig(auto_camel_case=True),
         extensions=extensions,
     )
+    # Known only once the GraphQL schema is built: which fields are plain leaves.
+    schema.execution_context_class = plain_leaf_execution(schema._schema)
+    return schema
