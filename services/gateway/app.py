@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import msgspec
 import strawberry
+import structlog
 from litestar import Controller, Litestar, Request, Response
 from litestar.background_tasks import BackgroundTasks
 from litestar.datastructures import State
@@ -19,6 +20,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from langnghe.ingest.v1 import ingest_pb2_grpc
 from services.common.grpc_client import open_channel
+from services.common.heap import freeze_startup_objects
 from services.common.metrics import new_registry
 from services.common.mongo import connect, database
 from services.common.ssrf import AddressGuard
@@ -54,6 +56,8 @@ from services.gateway.webhooks import (
     WebhookSender,
     WebhookStore,
 )
+
+log = structlog.get_logger(__name__)
 
 
 async def new_graphql_response() -> Response:
@@ -203,6 +207,7 @@ def create_app(settings: GatewaySettings) -> Litestar:
         ]
         if settings.webhook_delivery:
             workers.append(asyncio.create_task(sender.run(stop), name="webhooks"))
+        log.info("started", frozen_objects=freeze_startup_objects())
         try:
             yield
         finally:

@@ -13,6 +13,7 @@ from langnghe.nlp.v1 import nlp_pb2_grpc
 from services.common.errors import DomainErrorInterceptor
 from services.common.grpc_client import open_channel
 from services.common.grpc_server import GrpcServer, shutdown_requested
+from services.common.heap import freeze_startup_objects
 from services.common.metrics import GrpcServerMetricsInterceptor, new_registry, serve_metrics
 from services.common.mongo import connect, database, ensure_document_indexes
 from services.ingest.analysis import AnalysisMetrics, Analyzer
@@ -113,6 +114,7 @@ async def serve(settings: IngestSettings) -> None:
         if collector is not None:
             workers.append(asyncio.create_task(collector.run(stop), name="collector"))
         await server.set_serving()
+        log.info("started", frozen_objects=freeze_startup_objects())
         await shutdown.wait()
     finally:
         # Watch streams never finish on their own: end them first, or they hold up the drain.

@@ -6,6 +6,7 @@ import structlog
 
 from langnghe.nlp.v1 import nlp_pb2, nlp_pb2_grpc
 from services.common.grpc_server import GrpcServer, shutdown_requested
+from services.common.heap import freeze_startup_objects
 from services.common.metrics import GrpcServerMetricsInterceptor, new_registry, serve_metrics
 from services.nlp.pipeline import load_analyzer
 from services.nlp.server import NlpMetrics, NlpServicer
@@ -44,6 +45,7 @@ async def serve(settings: NlpSettings) -> None:
                 "models loaded",
                 models_version=analyzer.models_version,
                 models={task: f"{m.name} {m.version}" for task, m in analyzer.models},
+                frozen_objects=freeze_startup_objects(),
             )
             await server.set_serving()
             await stopping
