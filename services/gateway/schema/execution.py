@@ -31,6 +31,7 @@ from graphql import (
     Undefined,
     is_leaf_type,
 )
+from graphql.pyutils import Path, gather_with_cancel
 from strawberry import relay
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -186,24 +187,62 @@ def plain_leaf_execution(schema: GraphQLSchema) -> type[StrawberryGraphQLCoreExe
             manager = self.middleware_manager
             self._plain_leaves = plans if manager is None or not manager.middlewares else {}
 
-        def execute_field(
+        def execute_fields(
             self,
             parent_type: GraphQLObjectType,
-            source: Any,
-            field_details_list: Any,
-            path: Any,
+            source_value: Any,
+            path: Path | None,
+            grouped_field_set: Any,
             position_context: Any,
         ) -> Any:
+            """graphql-core's execute_fields, with plain leaves answered in place: no response
+            path, resolve info or awaitable check is made for them."""
             fields = self._plain_leaves.get(parent_type.name)
-            if fields is not None:
-                plan = fields.get(field_details_list[0].node.name.value)
-                if plan is not None:
-                    try:
-                        return plan.answer(source, self.is_awaitable)
-                    except Exception:  # graphql-core's path reports it properly
-                        pass
-            return super().execute_field(
-                parent_type, source, field_details_list, path, position_context
-            )
+            if fields is None:
+                return super().execute_fields(
+                    parent_type, source_value, path, grouped_field_set, position_context
+                )
+            is_awaitable = self.is_awaitable
+            results: dict[str, Any] = {}
+            pending: list[str] = []
+            try:
+                for response_name, field_details_list in grouped_field_set.items():
+                    plan = fields.get(field_details_list[0].node.name.value)
+                    if plan is not None:
+                        try:
+                            results[response_name] = plan.answer(source_value, is_awaitable)
+                            continue
+                        except Exception:  # graphql-core's path reports it properly
+                            pass
+                    result = self.execute_field(
+                        parent_type,
+                        source_value,
+                        field_details_list,
+                        Path(path, response_name, parent_type.name),
+                        position_context,
+                    )
+                    if result is Undefined:
+                        continue
+                    results[response_name] = result
+                    if is_awaitable(result):
+                        pending.append(response_name)
+            except Exception:
+                # Awaitables already made must still be settled, as graphql-core does.
+                if pending:
+                    self.settle_in_background([results[name] for name in pending])
+                raise
+            if not pending:
+                return results
+
+            async def awaited() -> dict[str, Any]:
+                if len(pending) == 1:
+                    # One awaitable (a connection, a loader's answer) needs no gathering.
+                    results[pending[0]] = await results[pending[0]]
+                else:
+                    values = await gather_with_cancel(*(results[name] for name in pending))
+                    results.update(zip(pending, values, strict=True))
+                return results
+
+            return awaited()
 
     return PlainLeafExecutionContext
