@@ -102,25 +102,6 @@ class Document(relay.Node):
     sentiment: Sentiment | None = strawberry.field(
         description="Null until analysed, and for texts not in Vietnamese."
     )
-    toxicity: Toxicity | None = strawberry.field(
-        description="Null until analysed, and for texts not in Vietnamese."
-    )
-    emotion: Emotion | None = strawberry.field(
-        description="Null until analysed, and for texts not in Vietnamese."
-    )
-    topic: Topic | None = strawberry.field(
-        description="Null until analysed, and for texts not in Vietnamese."
-    )
-    sectors: list[SectorScore] = strawberry.field(
-        description="The city sectors the document concerns, best first."
-    )
-    entities: list[NamedEntity] = strawberry.field(
-        description="Names of people, organisations and places, in the order found."
-    )
-    localities: list[Locality] = strawberry.field(
-        description="Administrative units of the city the document mentions."
-    )
-    keywords: list[Keyword] = strawberry.field(description="Key phrases, best first.")
     models_version: str | None = strawberry.field(
         description="The version of the model set that analysed the document."
     )
@@ -133,6 +114,38 @@ class Document(relay.Node):
             "outlets; null for documents submitted directly."
         )
     )
+    # The stored record: the findings below are made from it only when a query asks for them
+    # (a page of documents usually asks for a few fields, and making them all cost more than
+    # answering them).
+    record: strawberry.Private[dict[str, Any]]
+
+    @strawberry.field(description="Null until analysed, and for texts not in Vietnamese.")
+    def toxicity(self) -> Toxicity | None:
+        return findings.classification(Toxicity, ToxicityLabel, self.record.get("toxicity"))
+
+    @strawberry.field(description="Null until analysed, and for texts not in Vietnamese.")
+    def emotion(self) -> Emotion | None:
+        return findings.classification(Emotion, EmotionLabel, self.record.get("emotion"))
+
+    @strawberry.field(description="Null until analysed, and for texts not in Vietnamese.")
+    def topic(self) -> Topic | None:
+        return findings.classification(Topic, TopicLabel, self.record.get("topic"))
+
+    @strawberry.field(description="The city sectors the document concerns, best first.")
+    def sectors(self) -> list[SectorScore]:
+        return findings.sectors(self.record.get("sectors"))
+
+    @strawberry.field(description="Names of people, organisations and places, in the order found.")
+    def entities(self) -> list[NamedEntity]:
+        return findings.entities(self.record.get("entities"))
+
+    @strawberry.field(description="Administrative units of the city the document mentions.")
+    def localities(self) -> list[Locality]:
+        return findings.localities(self.record.get("localities"))
+
+    @strawberry.field(description="Key phrases, best first.")
+    def keywords(self) -> list[Keyword]:
+        return findings.keywords(self.record.get("keywords"))
 
     @strawberry.field(
         description="The L2-normalised sentence embedding (384 numbers, float16 precision), for "
@@ -173,13 +186,7 @@ class Document(relay.Node):
                 if sentiment
                 else None
             ),
-            toxicity=findings.classification(Toxicity, ToxicityLabel, record.get("toxicity")),
-            emotion=findings.classification(Emotion, EmotionLabel, record.get("emotion")),
-            topic=findings.classification(Topic, TopicLabel, record.get("topic")),
-            sectors=findings.sectors(record.get("sectors")),
-            entities=findings.entities(record.get("entities")),
-            localities=findings.localities(record.get("localities")),
-            keywords=findings.keywords(record.get("keywords")),
+            record=record,
             models_version=record.get("models_version"),
             analyzed_at=record.get("analyzed_at"),
         )
