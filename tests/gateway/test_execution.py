@@ -69,6 +69,8 @@ class Post(relay.Node):
     pending: str
     # A value its scalar cannot represent is an error, as before.
     count: int | None
+    # Not a number: Float cannot represent it, an error as before.
+    ratio: float | None
     secret: str | None = strawberry.field(permission_classes=[Nobody])
 
     @strawberry.field
@@ -92,6 +94,7 @@ def _posts() -> list[Post]:
             summary="Xe đứng yên hai giờ",
             pending=Later("chờ"),  # type: ignore[arg-type]
             count=3,
+            ratio=float("nan"),
             secret="bí mật",
         ),
         Post(
@@ -107,6 +110,7 @@ def _posts() -> list[Post]:
             summary=None,  # type: ignore[arg-type]
             pending=Later("xong"),  # type: ignore[arg-type]
             count="ba",  # type: ignore[arg-type]
+            ratio=0.5,
             secret="bí mật",
         ),
     ]
@@ -121,7 +125,7 @@ class Query:
 
 QUERY = """{
   posts {
-    id title url mood moods scores publishedAt count secret summary pending
+    id title url mood moods scores publishedAt count ratio secret summary pending
     shout(times: 2) __typename
     ward { id name } story { id }
   }
@@ -153,6 +157,7 @@ def test_plain_leaves_answer_as_the_full_path_does() -> None:
     assert second is None  # its non-null summary and count failed
     messages = {path: message for message, path in full["errors"]}
     assert set(messages) == {
+        ("posts", 0, "ratio"),
         ("posts", 0, "secret"),
         ("posts", 1, "count"),
         ("posts", 1, "secret"),
@@ -175,6 +180,7 @@ def test_only_fields_strawberry_resolves_by_attribute_are_planned() -> None:
         "summary",
         "pending",
         "count",
+        "ratio",
     }
     # Ward keeps the default id; Story overrides resolve_id, so its id takes Strawberry's path.
     assert set(plans["Ward"]) == {"id", "name"}

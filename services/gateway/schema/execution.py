@@ -16,18 +16,25 @@ permission classes), of a scalar or enum type or a list of one; and the ``id`` o
 types that keep Strawberry's default ``resolve_id`` and ``resolve_typename``.
 """
 
+import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from graphql import (
+    GraphQLBoolean,
+    GraphQLEnumType,
     GraphQLField,
+    GraphQLFloat,
+    GraphQLID,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLSchema,
+    GraphQLString,
     Undefined,
     is_leaf_type,
 )
@@ -56,6 +63,11 @@ class PlainLeaf:
     # A list of leaves, and whether its items may be null.
     many: bool = False
     items_nullable: bool = True
+    # Values the coercion would return unchanged (a str for String or ID, a bool for Boolean,
+    # a finite float for Float), and each enum member's coerced name: the same answers the
+    # coercion gives (Strawberry's enum coercion searches the values one by one).
+    unchanged: type | None = None
+    enum_names: dict[Any, str] | None = None
 
     def answer(self, source: Any, is_awaitable: Callable[[Any], bool]) -> Any:
         value = self.read(source)
@@ -78,9 +90,12 @@ class PlainLeaf:
         return out
 
     def _coerce(self, value: Any, is_awaitable: Callable[[Any], bool]) -> Any:
-        if type(value) not in _PLAIN_VALUE_TYPES and (
-            isinstance(value, Exception) or is_awaitable(value)
-        ):
+        kind = type(value)
+        if kind is self.unchanged and (kind is not float or math.isfinite(value)):
+            return value
+        if self.enum_names is not None and (name := self.enum_names.get(value)) is not None:
+            return name
+        if kind not in _PLAIN_VALUE_TYPES and (isinstance(value, Exception) or is_awaitable(value)):
             raise _NotPlain
         coerced = self.coerce(value)
         if coerced is None or coerced is Undefined:
@@ -119,6 +134,8 @@ def _plan(parent: GraphQLObjectType, field_name: str, field: GraphQLField) -> Pl
         nullable=nullable,
         many=many,
         items_nullable=items_nullable,
+        unchanged=_UNCHANGED.get(of_type),
+        enum_names=_enum_names(of_type),
     )
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if (
@@ -135,6 +152,19 @@ def _plan(parent: GraphQLObjectType, field_name: str, field: GraphQLField) -> Pl
     if node is not None and field_name == "id" and not many:
         return PlainLeaf(read=_global_id_reader(parent.name, node), **leaf)
     return None
+
+
+_UNCHANGED = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool, GraphQLFloat: float}
+
+
+def _enum_names(leaf: Any) -> dict[Any, str] | None:
+    """Each member of a Strawberry enum type's Python enum, coerced once by the type itself."""
+    members = getattr(leaf, "wrapped_cls", None)
+    if not isinstance(leaf, GraphQLEnumType) or not isinstance(members, type):
+        return None
+    if not issubclass(members, Enum):
+        return None
+    return {member: leaf.coerce_output_value(member) for member in members}
 
 
 def _unwrap(graphql_type: GraphQLOutputType) -> tuple[bool, Any]:
