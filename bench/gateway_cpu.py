@@ -210,7 +210,11 @@ async def compare_servers(args: argparse.Namespace, mongo_port: int) -> None:
         )
     finally:
         await mongo.close()
-    bodies = {name: json.dumps(q).encode() for name, q in queries(args.documents).items()}
+    bodies = {
+        name: json.dumps(q).encode()
+        for name, q in queries(args.documents).items()
+        if name in args.queries
+    }
     servers: dict[str, tuple[asyncio.subprocess.Process, httpx.AsyncClient]] = {}
     try:
         for config in args.servers.split(","):
@@ -287,7 +291,9 @@ async def main(quiet: io.TextIOBase) -> None:
     parser.add_argument("--requests", type=int, default=200, help="per query and round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=10)
-    parser.add_argument("--profile", choices=["typename", "feedback", "page20", "page100"])
+    names = ["typename", "feedback", "page20", "page100"]
+    parser.add_argument("--queries", nargs="+", choices=names, default=names)
+    parser.add_argument("--profile", choices=names)
     parser.add_argument("--sort", default="cumulative")
     parser.add_argument("--callers", help="also print who calls functions matching this")
     parser.add_argument("--profile-out", help="also save the profile here, for pstats")
@@ -320,7 +326,11 @@ async def main(quiet: io.TextIOBase) -> None:
                 unit=FEEDBACK_UNIT, scopes=["read", "feedback:write"], rate_per_minute=100_000
             )
             caller = AsgiCaller(app, key)
-            bodies = {name: json.dumps(q).encode() for name, q in queries(args.documents).items()}
+            bodies = {
+                name: json.dumps(q).encode()
+                for name, q in queries(args.documents).items()
+                if name in args.queries or name == args.profile
+            }
             for body in bodies.values():  # warm: connections, caches, the key
                 await run(caller, body, 20, args.concurrency)
             if args.profile:
