@@ -9,8 +9,9 @@ limiter, GraphQL and the MongoDB driver) with ``--concurrency`` requests in flig
 per query, the process's CPU time per request (``time.process_time``; the store runs in its own
 process, so its CPU is not counted), as the median of ``--rounds`` rounds of ``--requests``.
 
-``--profile NAME`` runs one query under cProfile instead and prints the top functions by
-cumulative and by own time.
+``--queries`` picks which of ``typename`` (``{ __typename }``: a request's fixed cost),
+``feedback``, ``page20`` and ``page100`` run. ``--profile NAME`` runs one query under cProfile
+instead and prints the top functions by cumulative and by own time.
 
 ``--servers LOOP-HTTP,...`` measures through a real HTTP server instead: for each uvicorn
 configuration named (``asyncio-h11``, ``uvloop-httptools``, ...) it runs the app under uvicorn in a
