@@ -10,7 +10,7 @@ from strawberry.permission import BasePermission
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from services.gateway.schema import build_schema
-from services.gateway.schema.execution import plain_leaf_execution, plain_leaves
+from services.gateway.schema.execution import plain_leaf_execution, plain_leaves, plain_objects
 
 
 @strawberry.enum
@@ -53,6 +53,16 @@ class Later:
 
 
 @strawberry.type
+class Detail:
+    note: str
+    later: str
+
+
+class SubDetail(Detail):
+    """Not the type's own class: answered through Strawberry's resolution."""
+
+
+@strawberry.type
 class Post(relay.Node):
     id: relay.NodeID[str]
     title: str
@@ -71,6 +81,11 @@ class Post(relay.Node):
     count: int | None
     # Not a number: Float cannot represent it, an error as before.
     ratio: float | None
+    # Objects read from attributes: one whose non-null note is missing (an error, and null in
+    # its place), one that must not be null, and one of a subclass.
+    detail: Detail | None
+    must: Detail
+    other: Detail | None
     secret: str | None = strawberry.field(permission_classes=[Nobody])
 
     @strawberry.field
@@ -95,6 +110,9 @@ def _posts() -> list[Post]:
             pending=Later("chờ"),  # type: ignore[arg-type]
             count=3,
             ratio=float("nan"),
+            detail=Detail(note=None, later=Later("sau")),  # type: ignore[arg-type]
+            must=Detail(note="ghi chú", later=Later("muộn")),  # type: ignore[arg-type]
+            other=SubDetail(note="khác", later=Later("nữa")),  # type: ignore[arg-type]
             secret="bí mật",
         ),
         Post(
@@ -111,6 +129,9 @@ def _posts() -> list[Post]:
             pending=Later("xong"),  # type: ignore[arg-type]
             count="ba",  # type: ignore[arg-type]
             ratio=0.5,
+            detail=None,
+            must=Detail(note=None, later=Later("không")),  # type: ignore[arg-type]
+            other=None,
             secret="bí mật",
         ),
     ]
@@ -128,6 +149,7 @@ QUERY = """{
     id title url mood moods scores publishedAt count ratio secret summary pending
     shout(times: 2) __typename
     ward { id name } story { id }
+    detail { note later } must { note later } other { note later }
   }
 }"""
 
@@ -154,9 +176,13 @@ def test_plain_leaves_answer_as_the_full_path_does() -> None:
     assert first["publishedAt"] == "2026-11-30T08:15:00+00:00"
     assert first["story"]["id"] == relay.to_base64("Story", "story-s1")
     assert first["ward"]["id"] == relay.to_base64("Ward", "26734")
+    assert first["detail"] is None
+    assert first["must"] == {"note": "ghi chú", "later": "muộn"}
+    assert first["other"] == {"note": "khác", "later": "nữa"}
     assert second is None  # its non-null summary and count failed
     messages = {path: message for message, path in full["errors"]}
     assert set(messages) == {
+        ("posts", 0, "detail", "note"),
         ("posts", 0, "ratio"),
         ("posts", 0, "secret"),
         ("posts", 1, "count"),
@@ -181,6 +207,13 @@ def test_only_fields_strawberry_resolves_by_attribute_are_planned() -> None:
         "pending",
         "count",
         "ratio",
+    }
+    assert set(plain_objects(schema._schema)["Post"]) == {
+        "detail",
+        "must",
+        "other",
+        "ward",
+        "story",
     }
     # Ward keeps the default id; Story overrides resolve_id, so its id takes Strawberry's path.
     assert set(plans["Ward"]) == {"id", "name"}

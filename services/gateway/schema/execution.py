@@ -13,7 +13,10 @@ graphql-core's own path, which then produces the usual result or error.
 Which fields qualify is decided once, from the schema: fields without arguments that Strawberry
 itself resolves by its default resolver (``is_basic_field``: no resolver, no field extensions, no
 permission classes), of a scalar or enum type or a list of one; and the ``id`` of Relay ``Node``
-types that keep Strawberry's default ``resolve_id`` and ``resolve_typename``.
+types that keep Strawberry's default ``resolve_id`` and ``resolve_typename``. Basic fields of an
+object type (a document's sentiment, an edge's node) are read the same way, and their own fields
+executed directly, when the value is exactly the type's class; their errors are handled by
+graphql-core's ``handle_field_error``, as its ``execute_field`` would.
 """
 
 import math
@@ -43,6 +46,7 @@ from strawberry import relay
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.base import StrawberryObjectDefinition
+from strawberry.types.cast import get_strawberry_type_cast
 from strawberry.types.field import StrawberryField
 
 # Values of these types are never awaitable; others are asked, as graphql-core would.
@@ -51,6 +55,9 @@ _PLAIN_VALUE_TYPES = frozenset({str, int, float, bool})
 
 class _NotPlain(Exception):
     """This value needs graphql-core's full completion (or its error)."""
+
+
+_NOT_PLAIN = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,21 +144,74 @@ def _plan(parent: GraphQLObjectType, field_name: str, field: GraphQLField) -> Pl
         unchanged=_UNCHANGED.get(of_type),
         enum_names=_enum_names(of_type),
     )
+    read = _basic_reader(field)
+    if read is not None:
+        return PlainLeaf(read=read, **leaf)
+    node = _default_node(parent)
+    if node is not None and field_name == "id" and not many:
+        return PlainLeaf(read=_global_id_reader(parent.name, node), **leaf)
+    return None
+
+
+def _basic_reader(field: GraphQLField) -> Callable[[Any], Any] | None:
+    """How Strawberry reads a basic field (no resolver, extension or permission), or None."""
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if (
+    if not (
         isinstance(definition, StrawberryField)
         and definition.is_basic_field
         # The resolver Strawberry gives basic fields that no exception handler covers.
         and getattr(field.resolve, "__name__", None) == "_get_basic_result"
     ):
-        if definition.default_resolver is getattr:
-            return PlainLeaf(read=operator.attrgetter(definition.python_name), **leaf)
-        resolve = field.resolve
-        return PlainLeaf(read=lambda source: resolve(source, None), **leaf)
-    node = _default_node(parent)
-    if node is not None and field_name == "id" and not many:
-        return PlainLeaf(read=_global_id_reader(parent.name, node), **leaf)
-    return None
+        return None
+    if definition.default_resolver is getattr:
+        return operator.attrgetter(definition.python_name)
+    resolve = field.resolve
+    return lambda source: resolve(source, None)
+
+
+@dataclass(frozen=True, slots=True)
+class PlainObject:
+    """A basic field of an object type: its value is read, checked to be exactly the type's
+    class, and its own fields are executed; errors are handled as graphql-core does."""
+
+    read: Callable[[Any], Any]
+    return_type: GraphQLOutputType
+    object_type: GraphQLObjectType
+    origin: type
+    nullable: bool
+
+
+def plain_objects(schema: GraphQLSchema) -> dict[str, dict[str, PlainObject]]:
+    """For each object type, its basic fields of an object type without arguments."""
+    plans: dict[str, dict[str, PlainObject]] = {}
+    for name, graphql_type in schema.type_map.items():
+        if not isinstance(graphql_type, GraphQLObjectType) or name.startswith("__"):
+            continue
+        fields = {}
+        for field_name, field in graphql_type.fields.items():
+            nullable, of_type = _unwrap(field.type)
+            read = _basic_reader(field)
+            if field.args or read is None or not isinstance(of_type, GraphQLObjectType):
+                continue
+            definition = (of_type.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+            # Strawberry's own type test (for types with interfaces) accepts any instance of the
+            # class not cast to another type; a type test of the schema's own is left to it.
+            if (
+                not isinstance(definition, StrawberryObjectDefinition)
+                or not isinstance(definition.origin, type)
+                or definition.is_type_of is not None
+            ):
+                continue
+            fields[field_name] = PlainObject(
+                read=read,
+                return_type=field.type,
+                object_type=of_type,
+                origin=definition.origin,
+                nullable=nullable,
+            )
+        if fields:
+            plans[name] = fields
+    return plans
 
 
 _UNCHANGED = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool, GraphQLFloat: float}
@@ -208,6 +268,7 @@ def _global_id_reader(type_name: str, node: type[relay.Node]) -> Callable[[Any],
 def plain_leaf_execution(schema: GraphQLSchema) -> type[StrawberryGraphQLCoreExecutionContext]:
     """Strawberry's execution context for ``schema``, answering plain leaf fields directly."""
     plans = plain_leaves(schema)
+    objects = plain_objects(schema)
 
     class PlainLeafExecutionContext(StrawberryGraphQLCoreExecutionContext):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -215,7 +276,9 @@ def plain_leaf_execution(schema: GraphQLSchema) -> type[StrawberryGraphQLCoreExe
             # Strawberry always passes a middleware manager; it wraps resolvers only when a
             # schema extension hooks ``resolve``, and then every field keeps its resolver.
             manager = self.middleware_manager
-            self._plain_leaves = plans if manager is None or not manager.middlewares else {}
+            plain = manager is None or not manager.middlewares
+            self._plain_leaves = plans if plain else {}
+            self._plain_objects = objects if plain else {}
 
         def execute_fields(
             self,
@@ -228,29 +291,42 @@ def plain_leaf_execution(schema: GraphQLSchema) -> type[StrawberryGraphQLCoreExe
             """graphql-core's execute_fields, with plain leaves answered in place: no response
             path, resolve info or awaitable check is made for them."""
             fields = self._plain_leaves.get(parent_type.name)
-            if fields is None:
+            object_fields = self._plain_objects.get(parent_type.name)
+            if fields is None and object_fields is None:
                 return super().execute_fields(
                     parent_type, source_value, path, grouped_field_set, position_context
                 )
+            fields = fields or {}
+            object_fields = object_fields or {}
             is_awaitable = self.is_awaitable
             results: dict[str, Any] = {}
             pending: list[str] = []
             try:
                 for response_name, field_details_list in grouped_field_set.items():
-                    plan = fields.get(field_details_list[0].node.name.value)
+                    field_name = field_details_list[0].node.name.value
+                    plan = fields.get(field_name)
                     if plan is not None:
                         try:
                             results[response_name] = plan.answer(source_value, is_awaitable)
                             continue
                         except Exception:  # graphql-core's path reports it properly
                             pass
-                    result = self.execute_field(
-                        parent_type,
-                        source_value,
-                        field_details_list,
-                        Path(path, response_name, parent_type.name),
-                        position_context,
-                    )
+                    field_path = Path(path, response_name, parent_type.name)
+                    object_plan = object_fields.get(field_name)
+                    result = _NOT_PLAIN
+                    if object_plan is not None:
+                        result = self._complete_plain_object(
+                            object_plan, source_value, field_details_list, field_path,
+                            position_context,
+                        )  # fmt: skip
+                    if result is _NOT_PLAIN:
+                        result = self.execute_field(
+                            parent_type,
+                            source_value,
+                            field_details_list,
+                            field_path,
+                            position_context,
+                        )
                     if result is Undefined:
                         continue
                     results[response_name] = result
@@ -274,5 +350,43 @@ def plain_leaf_execution(schema: GraphQLSchema) -> type[StrawberryGraphQLCoreExe
                 return results
 
             return awaited()
+
+        def _complete_plain_object(
+            self,
+            plan: PlainObject,
+            source: Any,
+            field_details_list: Any,
+            path: Path,
+            position_context: Any,
+        ) -> Any:
+            """The object's own fields, as graphql-core's execute_field would complete them,
+            without resolving the field through Strawberry; _NOT_PLAIN when it must."""
+            try:
+                value = plan.read(source)
+            except Exception:  # graphql-core's path reports it properly
+                return _NOT_PLAIN
+            if value is None:
+                return None if plan.nullable else _NOT_PLAIN
+            if type(value) is not plan.origin or get_strawberry_type_cast(value) is not None:
+                return _NOT_PLAIN
+            try:
+                completed = self.collect_and_execute_subfields(
+                    plan.object_type, field_details_list, path, value, position_context
+                )
+            except Exception as raw_error:
+                # Raises again where the field may not be null, as graphql-core does.
+                self.handle_field_error(raw_error, plan.return_type, field_details_list, path)
+                return None
+            if not self.is_awaitable(completed):
+                return completed
+
+            async def completed_later() -> Any:
+                try:
+                    return await completed
+                except Exception as raw_error:
+                    self.handle_field_error(raw_error, plan.return_type, field_details_list, path)
+                    return None
+
+            return completed_later()
 
     return PlainLeafExecutionContext
