@@ -110,23 +110,30 @@ class PlainLeaf:
         return coerced
 
 
-def plain_leaves(schema: GraphQLSchema) -> dict[str, dict[str, PlainLeaf]]:
-    """For each object type, its fields that can be answered as plain leaves."""
-    plans: dict[str, dict[str, PlainLeaf]] = {}
+def _plans_by_type[P](
+    schema: GraphQLSchema, plan: Callable[[GraphQLObjectType, str, GraphQLField], P | None]
+) -> dict[str, dict[str, P]]:
+    """For each object type of ``schema``, the fields ``plan`` gives a plan for."""
+    plans: dict[str, dict[str, P]] = {}
     for name, graphql_type in schema.type_map.items():
         if not isinstance(graphql_type, GraphQLObjectType) or name.startswith("__"):
             continue
         fields = {}
         for field_name, field in graphql_type.fields.items():
-            plan = _plan(graphql_type, field_name, field)
-            if plan is not None:
-                fields[field_name] = plan
+            found = plan(graphql_type, field_name, field)
+            if found is not None:
+                fields[field_name] = found
         if fields:
             plans[name] = fields
     return plans
 
 
-def _plan(parent: GraphQLObjectType, field_name: str, field: GraphQLField) -> PlainLeaf | None:
+def plain_leaves(schema: GraphQLSchema) -> dict[str, dict[str, PlainLeaf]]:
+    """For each object type, its fields that can be answered as plain leaves."""
+    return _plans_by_type(schema, _plan_leaf)
+
+
+def _plan_leaf(parent: GraphQLObjectType, field_name: str, field: GraphQLField) -> PlainLeaf | None:
     if field.args:
         return None
     nullable, of_type = _unwrap(field.type)
@@ -183,35 +190,32 @@ class PlainObject:
 
 def plain_objects(schema: GraphQLSchema) -> dict[str, dict[str, PlainObject]]:
     """For each object type, its basic fields of an object type without arguments."""
-    plans: dict[str, dict[str, PlainObject]] = {}
-    for name, graphql_type in schema.type_map.items():
-        if not isinstance(graphql_type, GraphQLObjectType) or name.startswith("__"):
-            continue
-        fields = {}
-        for field_name, field in graphql_type.fields.items():
-            nullable, of_type = _unwrap(field.type)
-            read = _basic_reader(field)
-            if field.args or read is None or not isinstance(of_type, GraphQLObjectType):
-                continue
-            definition = (of_type.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-            # Strawberry's own type test (for types with interfaces) accepts any instance of the
-            # class not cast to another type; a type test of the schema's own is left to it.
-            if (
-                not isinstance(definition, StrawberryObjectDefinition)
-                or not isinstance(definition.origin, type)
-                or definition.is_type_of is not None
-            ):
-                continue
-            fields[field_name] = PlainObject(
-                read=read,
-                return_type=field.type,
-                object_type=of_type,
-                origin=definition.origin,
-                nullable=nullable,
-            )
-        if fields:
-            plans[name] = fields
-    return plans
+    return _plans_by_type(schema, _plan_object)
+
+
+def _plan_object(
+    parent: GraphQLObjectType, field_name: str, field: GraphQLField
+) -> PlainObject | None:
+    nullable, of_type = _unwrap(field.type)
+    read = _basic_reader(field)
+    if field.args or read is None or not isinstance(of_type, GraphQLObjectType):
+        return None
+    definition = (of_type.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    # Strawberry's own type test (for types with interfaces) accepts any instance of the class
+    # not cast to another type; a type test of the schema's own is left to it.
+    if (
+        not isinstance(definition, StrawberryObjectDefinition)
+        or not isinstance(definition.origin, type)
+        or definition.is_type_of is not None
+    ):
+        return None
+    return PlainObject(
+        read=read,
+        return_type=field.type,
+        object_type=of_type,
+        origin=definition.origin,
+        nullable=nullable,
+    )
 
 
 _UNCHANGED = {GraphQLString: str, GraphQLID: str, GraphQLBoolean: bool, GraphQLFloat: float}
