@@ -10,7 +10,7 @@ from strawberry.permission import BasePermission
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from services.gateway.schema import build_schema
-from services.gateway.schema.execution import plain_leaf_execution, plain_leaves, plain_objects
+from services.gateway.schema.execution import plain_field_execution, plain_leaves, plain_objects
 
 
 @strawberry.enum
@@ -165,7 +165,7 @@ def _execute(execution_context_class) -> dict:
 
 def test_plain_leaves_answer_as_the_full_path_does() -> None:
     full = _execute(None)
-    plain = _execute(plain_leaf_execution)
+    plain = _execute(plain_field_execution)
     assert plain == full
     # The comparison covers what it should: every kind of outcome is in the answer.
     first, second = full["data"]["posts"]
@@ -238,7 +238,7 @@ def test_a_schema_extension_that_hooks_resolve_keeps_every_resolver() -> None:
             return _next(root, info, *args, **kwargs)
 
     schema = strawberry.Schema(query=Query, extensions=[Trace])
-    schema.execution_context_class = plain_leaf_execution(schema._schema)
+    schema.execution_context_class = plain_field_execution(schema._schema)
     result = asyncio.run(schema.execute("{ posts { title } }"))
     assert result.data == {"posts": [{"title": p.title} for p in _posts()]}
     assert seen.count("title") == 2

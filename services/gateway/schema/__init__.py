@@ -15,7 +15,7 @@ from strawberry.schema.config import StrawberryConfig
 
 from services.gateway.schema.audit import RecordOperations
 from services.gateway.schema.errors import should_mask_error
-from services.gateway.schema.execution import plain_leaf_execution
+from services.gateway.schema.execution import plain_field_execution
 from services.gateway.schema.metrics import GraphQLMetrics
 from services.gateway.schema.mutation import Mutation
 from services.gateway.schema.query import Query
@@ -61,5 +61,5 @@ def build_schema(
         extensions=extensions,
     )
     # Known only once the GraphQL schema is built: which fields are plain leaves.
-    schema.execution_context_class = plain_leaf_execution(schema._schema)
+    schema.execution_context_class = plain_field_execution(schema._schema)
     return schema
