@@ -6,6 +6,7 @@ import re
 import signal
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -13,7 +14,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.common.mongo import DOCUMENTS, connect, database
 from services.devstack.processes import Ports, ServiceProcess, free_port, grpc_serving
-from services.devstack.stack import Stack
+from services.devstack.stack import DEMO_REGISTRY, Stack
+from services.ingest.seed import read_registry
 from tests.conftest import FAST_RETRIES, wait_until
 
 # Short leases, so that a killed replica's sources and documents move on within the test.
@@ -22,6 +24,8 @@ SHORT_LEASES = {
     "LANGNGHE_INGEST_COLLECT_LEASE_S": "15",
     "LANGNGHE_INGEST_ANALYSIS_LEASE_S": "10",
 }
+# The demo registry's feeds, by path on the demo web.
+DEMO_FEEDS = [urlsplit(url).path for spec in read_registry(DEMO_REGISTRY) for url in spec.urls]
 # Suffixes the demo web's outlets add to wire copies (services/demosite/content.py).
 WIRE_SUFFIXES = re.compile(r"( \(cập nhật\)| — phản ánh của người dân| hôm nay)$")
 
@@ -149,7 +153,7 @@ async def test_sources_report_health_and_new_items(demo: Stack) -> None:
     assert await missing() == []
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(420)
 async def test_two_replicas_share_the_registry_without_overlap(
     mongo_server: str, mongo_db: AsyncDatabase
 ) -> None:
@@ -173,21 +177,21 @@ async def test_two_replicas_share_the_registry_without_overlap(
     await second.start()
     try:
         # The demo web is one host, and a host is held by one replica while it has a round
-        # there (politeness across replicas): the other replica gets it at a moment the host
-        # is idle, which on a loaded machine can take a few polling rounds.
+        # there (politeness across replicas): its feeds are fetched one after another, a crawl
+        # delay apart, and the other replica gets the host at a moment it is idle, which on a
+        # loaded machine can take a few polling rounds. So wait for what is checked below:
+        # every feed fetched twice (a gap to measure) and both replicas collecting.
+        feeds = await wait_until(
+            lambda: _every_feed_fetched(ports.demo, times=2),
+            within_s=300,
+            what="every demo feed fetched twice",
+        )
         await wait_until(
             lambda: _fetched_by_both(ports.ingest_metrics, second_metrics),
-            within_s=180,
+            within_s=120,
             what="both replicas collecting",
         )
-        async with httpx.AsyncClient(timeout=10) as http:
-            log = (await http.get(f"http://127.0.0.1:{ports.demo}/_requests")).json()
-        feed_times: dict[str, list[float]] = defaultdict(list)
-        for at, _host, path in log:
-            if path.endswith(("rss.xml", "news-sitemap.xml")):
-                feed_times[path].append(at)
-        assert len(feed_times) == 6, "a source starved"
-        for path, times in feed_times.items():
+        for path, times in feeds.items():
             gaps = [b - a for a, b in itertools.pairwise(times)]
             # Sources are due every 30 s at the most (less 10 % jitter); two replicas holding
             # one source at once would fetch it twice within moments.
@@ -197,6 +201,20 @@ async def test_two_replicas_share_the_registry_without_overlap(
     finally:
         await second.stop()
         await stack.stop()
+
+
+async def _every_feed_fetched(demo_port: int, *, times: int) -> dict[str, list[float]]:
+    """The demo web's feed fetches by path, once each of its feeds was fetched ``times`` times
+    (empty until then)."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        log = (await http.get(f"http://127.0.0.1:{demo_port}/_requests")).json()
+    feed_times: dict[str, list[float]] = {path: [] for path in DEMO_FEEDS}
+    for at, _host, path in log:
+        if path in feed_times:
+            feed_times[path].append(at)
+    if min(map(len, feed_times.values())) < times:
+        return {}
+    return feed_times
 
 
 async def _fetched_by_both(*ports: int) -> bool:
